@@ -1,0 +1,7 @@
+"""``python -m hlm``: the command line."""
+
+import sys
+
+from hlm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,97 @@
+"""Random-effects terms: group codes plus a small dense Z per term (never a giant sparse Z)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from hlm.design.fixed import INTERCEPT
+from hlm.design.groups import factor_codes, interaction_codes
+from hlm.errors import FormulaError
+from hlm.spec.formula import RandomTerm
+
+
+@dataclass
+class RandomBlock:
+    """One random-effects term after coding.
+
+    Attributes
+    ----------
+    term : RandomTerm
+        The parsed term.
+    group : str
+        Grouping factor name, lme4 style (``"cask:batch"``).
+    columns : list of str
+        Names of the term's columns of Z (``"(Intercept)"``, ``"Days"``).
+    levels : ndarray of str
+        Level labels, in code order.
+    codes : ndarray of int64, shape (n,)
+        Level of every row.
+    """
+
+    term: RandomTerm
+    group: str
+    columns: list[str]
+    levels: np.ndarray
+    codes: np.ndarray
+    _spec: object = None
+
+    @property
+    def S(self) -> int:
+        """Number of columns of the term."""
+        return len(self.columns)
+
+    @property
+    def J(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+    def Z(self, chunk: pd.DataFrame) -> np.ndarray:
+        """The term's columns of Z for a chunk of rows, shape (n_chunk, S)."""
+        if self._spec is None:
+            return np.ones((len(chunk), 1))
+        mm = self._spec.get_model_matrix(chunk, na_action="ignore")
+        return np.asarray(mm, dtype=np.float64)
+
+
+def required_columns(term: RandomTerm) -> list[str]:
+    """Data columns used by a term (its left side and its grouping factors)."""
+    cols = list(term.factors)
+    if term.lhs.strip() not in ("1", "1 + 0", "0 + 1"):
+        try:
+            cols += [str(v) for v in Formula(term.lhs).required_variables]
+        except Exception as exc:
+            raise FormulaError(f"cannot parse {term.lhs!r} in {term.source!r}: {exc}") from exc
+    return cols
+
+
+def build_block(term: RandomTerm, df: pd.DataFrame, factor_cache: dict) -> RandomBlock:
+    """Code a term's groups and fix its Z coding on the data ``df``.
+
+    Parameters
+    ----------
+    term : RandomTerm
+    df : pandas.DataFrame
+        All (clean) rows; group coding needs every level.
+    factor_cache : dict
+        Column name -> (codes, labels), shared between terms to code each column once.
+    """
+    parts = []
+    for f in term.factors:
+        if f not in factor_cache:
+            factor_cache[f] = factor_codes(df[f], f)
+        parts.append(factor_cache[f])
+    codes, levels = interaction_codes(parts)
+    if term.lhs.strip() in ("1", "1 + 0", "0 + 1"):
+        return RandomBlock(term, term.group, [INTERCEPT], levels, codes, None)
+    try:
+        mm = Formula(term.lhs).get_model_matrix(df.iloc[: min(len(df), 1000)], na_action="ignore")
+    except Exception as exc:
+        raise FormulaError(f"cannot build the random effects of {term.source!r}: {exc}") from exc
+    columns = [INTERCEPT if c == "Intercept" else c for c in mm.columns]
+    if not columns:
+        raise FormulaError(f"random-effects term {term.source!r} has no columns")
+    return RandomBlock(term, term.group, columns, levels, codes, mm.model_spec)

@@ -1,0 +1,1 @@
+"""Estimation engines (the package is not called ``fit`` so that it never shadows ``hlm.fit``)."""

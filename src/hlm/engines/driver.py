@@ -1,0 +1,61 @@
+"""Run the profiled engine on a model and assemble the result."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from hlm.engines.log import FitLog
+from hlm.engines.profiled import minimize_bobyqa, polish_boundary
+from hlm.errors import ConvergenceWarning, SingularFitWarning
+
+#: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
+SINGULAR_TOL = 1e-4
+
+
+def fit_profiled(model, *, theta0=None, maxeval: int = 100_000):
+    """Minimise the profiled criterion of ``model`` and return a MixedModelResult.
+
+    Parameters
+    ----------
+    model : LinearMixedModel
+    theta0 : array-like, optional
+        Starting value (default: identity factors, as lme4).
+    maxeval : int
+        Most objective evaluations.
+    """
+    from hlm.results.fitted import MixedModelResult
+
+    cov = model.cov
+    lower = cov.lower_bounds()
+    x0 = cov.start() if theta0 is None else np.asarray(theta0, dtype=float)
+    start_evals = model.evaluations
+    opt = minimize_bobyqa(model.objective, x0, lower, maxeval=maxeval)
+    theta, crit = polish_boundary(model.objective, opt.theta, cov.diagonal_mask())
+    notes = []
+    converged = opt.converged or opt.message == "roundoff limited"
+    if not converged:
+        msg = (
+            f"the optimizer stopped without converging ({opt.message}); try another starting "
+            "value (theta0=...), rescaling predictors, or a simpler random-effects structure"
+        )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        notes.append(msg)
+    singular = bool(np.any(theta[cov.diagonal_mask()] < SINGULAR_TOL))
+    if singular:
+        msg = "boundary (singular) fit: a variance is (close to) zero or a correlation is +-1"
+        warnings.warn(msg, SingularFitWarning, stacklevel=3)
+        notes.append(msg)
+    if model.dropped_columns:
+        notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))
+    log = FitLog(
+        engine="profiled",
+        optimizer=opt.optimizer,
+        evaluations=model.evaluations - start_evals,
+        seconds=opt.seconds,
+        converged=bool(converged),
+        message=opt.message,
+        warnings=tuple(notes),
+    )
+    return MixedModelResult.from_model(model, theta, singular=singular, fit_log=log)

@@ -1,0 +1,38 @@
+"""The fit log: what the optimizer did, for every engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FitLog:
+    """A record of one optimisation.
+
+    Attributes
+    ----------
+    engine : str
+        "profiled", ...
+    optimizer : str
+        e.g. "nlopt BOBYQA".
+    evaluations : int
+        Objective evaluations.
+    seconds : float
+        Wall time of the optimisation (not of building the model).
+    converged : bool
+    message : str
+        The optimizer's own stop reason.
+    warnings : tuple of str
+        Warnings raised about this fit (convergence, singularity, dropped columns).
+    """
+
+    engine: str
+    optimizer: str
+    evaluations: int
+    seconds: float
+    converged: bool
+    message: str = ""
+    warnings: tuple = field(default_factory=tuple)
+
+    def __getitem__(self, key):
+        return getattr(self, key)

@@ -1,0 +1,174 @@
+"""From user data to a clean pandas frame of the columns a model uses.
+
+Accepts pandas DataFrames, polars DataFrames, pyarrow Tables and mappings of arrays.  Only
+the columns the model names are kept; rows with a missing value in any of them are dropped
+and counted (or refused with ``missing="raise"``); infinite values are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hlm.errors import DataError
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The rows and columns a model uses.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        Used columns only, rows with missing values removed, unused categories removed.
+    n_dropped : int
+        Rows dropped for missing values.
+    dropped_by : dict
+        Column name -> number of rows missing in that column (a row may count twice).
+    """
+
+    data: pd.DataFrame
+    n_dropped: int
+    dropped_by: dict
+
+
+def to_pandas(data, columns=None) -> pd.DataFrame:
+    """Convert ``data`` to a pandas DataFrame, selecting ``columns`` first when given.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, polars.DataFrame, pyarrow.Table or mapping of arrays
+    columns : list of str, optional
+        Columns to keep; selecting before converting avoids copying unused columns.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data if columns is None else data[list(columns)]
+    module = type(data).__module__.split(".")[0]
+    if module == "polars":
+        sub = data if columns is None else data.select(list(columns))
+        return sub.to_pandas()
+    if module == "pyarrow":
+        sub = data if columns is None else data.select(list(columns))
+        return sub.to_pandas()
+    if isinstance(data, Mapping):
+        df = pd.DataFrame({k: data[k] for k in (columns or data.keys())})
+        return df
+    raise DataError(
+        f"data of type {type(data).__name__} is not supported: pass a pandas or polars "
+        "DataFrame, a pyarrow Table, or a dict of equal-length arrays"
+    )
+
+
+def available_columns(data) -> list[str]:
+    """Column names of any supported data object."""
+    if isinstance(data, pd.DataFrame):
+        return [str(c) for c in data.columns]
+    module = type(data).__module__.split(".")[0]
+    if module == "polars":
+        return list(data.columns)
+    if module == "pyarrow":
+        return list(data.column_names)
+    if isinstance(data, Mapping):
+        return [str(k) for k in data.keys()]
+    return list(to_pandas(data).columns)
+
+
+def check_columns(needed: list[str], data, what: str = "the formula") -> None:
+    """Raise one DataError listing every needed column absent from ``data``."""
+    have = set(available_columns(data))
+    missing = [c for c in needed if c not in have]
+    if missing:
+        shown = ", ".join(repr(c) for c in missing)
+        close = sorted(have)[:20]
+        raise DataError(
+            f"{what} names column(s) {shown} not found in the data; available columns: "
+            f"{', '.join(close)}{' ...' if len(have) > 20 else ''}"
+        )
+
+
+def prepare_frame(data, columns: list[str], *, missing: str = "drop", labels_only=()) -> Frame:
+    """Select ``columns`` from ``data``, drop (or refuse) rows with missing values.
+
+    Parameters
+    ----------
+    data : supported data object
+    columns : list of str
+        Every column the model uses (response, predictors, groups, weights).
+    missing : {"drop", "raise"}
+        What to do with rows that have a missing value in a used column.
+    labels_only : collection of str
+        Columns used only as grouping factors (left as they are; coded later).
+
+    Returns
+    -------
+    Frame
+    """
+    if missing not in ("drop", "raise"):
+        raise ValueError(f"missing must be 'drop' or 'raise', got {missing!r}")
+    check_columns(columns, data)
+    df = to_pandas(data, columns)
+    if len(df) == 0:
+        raise DataError("the data have no rows")
+    na = df.isna()
+    dropped_by = {c: int(k) for c, k in na.sum().items() if k}
+    bad = na.any(axis=1).to_numpy()
+    n_dropped = int(bad.sum())
+    if n_dropped:
+        if missing == "raise":
+            where = ", ".join(f"{c!r} ({k} rows)" for c, k in dropped_by.items())
+            raise DataError(f"missing values in {where}; drop them or use missing='drop'")
+        df = df.loc[~bad]
+        if len(df) == 0:
+            raise DataError(
+                "every row has a missing value in a column the model uses: "
+                + ", ".join(f"{c!r} ({k} missing)" for c, k in dropped_by.items())
+            )
+    _check_finite(df)
+    df = _drop_unused_categories(df)
+    df = _strings_to_categorical(df, exclude=labels_only)
+    return Frame(df, n_dropped, dropped_by)
+
+
+def _strings_to_categorical(df: pd.DataFrame, exclude) -> pd.DataFrame:
+    """Text predictors become categoricals with sorted levels, as R's factor() does.
+
+    Fixing the levels once, on all rows, keeps the dummy coding identical across row chunks.
+    """
+    fixed = {}
+    for c in df.columns:
+        if c in exclude:
+            continue
+        dtype = df[c].dtype
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            if isinstance(dtype, pd.CategoricalDtype):
+                continue
+            levels = sorted(pd.unique(df[c]), key=str)
+            fixed[c] = pd.Categorical(df[c], categories=levels)
+    return df.assign(**fixed) if fixed else df
+
+
+def _check_finite(df: pd.DataFrame) -> None:
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_float_dtype(col.dtype):
+            values = col.to_numpy(dtype=float, na_value=np.nan)
+            if not np.isfinite(values).all():
+                k = int((~np.isfinite(values)).sum())
+                raise DataError(
+                    f"column {c!r} has {k} infinite value(s); remove or recode them before fitting"
+                )
+
+
+def _drop_unused_categories(df: pd.DataFrame) -> pd.DataFrame:
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return df
+    fixed = {}
+    for c in cats:
+        col = df[c]
+        if len(col.cat.categories) != col.nunique(dropna=True):
+            fixed[c] = col.cat.remove_unused_categories()
+    return df.assign(**fixed) if fixed else df

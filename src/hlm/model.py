@@ -1,0 +1,289 @@
+"""LinearMixedModel: a parsed model, its designs and its cross-products, ready to fit.
+
+The stages are public, as in lme4's modular interface: ``from_formula`` builds the model
+(one pass over the data), ``objective(theta)`` evaluates the profiled criterion from the
+cross-products alone, ``fit()`` optimises and returns a :class:`MixedModelResult`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from hlm.design.covariance import CovarianceStructure
+from hlm.design.crossprod import CrossProducts, accumulate, shift_and_scale
+from hlm.design.fixed import FixedDesign, required_variables
+from hlm.design.random import RandomBlock, build_block, required_columns
+from hlm.design.rank import independent_columns
+from hlm.errors import DataError, IdentifiabilityError, RankDeficiencyWarning
+from hlm.frame import prepare_frame
+from hlm.linalg.blocked import BlockedCholesky
+from hlm.spec.formula import ModelSpec, parse_formula
+
+#: rows per chunk when forming cross-products (bounds the memory of the design matrices)
+CHUNK_ROWS = 500_000
+_WEIGHTS = "(weights)"
+
+
+def lme4_term_order(levels: list[int]) -> list[int]:
+    """The order in which lme4's ``mkReTrms`` keeps random-effects terms.
+
+    Terms are put in decreasing order of their number of levels when they are not already
+    in that order (``rev(order(nl))``, so ties end up reversed); otherwise left alone.
+    """
+    nl = np.asarray(levels)
+    if len(nl) > 1 and np.any(np.diff(nl) > 0):
+        return list(np.argsort(nl, kind="stable")[::-1])
+    return list(range(len(nl)))
+
+
+class LinearMixedModel:
+    """A linear mixed model ``y = X beta + Z b + eps`` built from a formula and data.
+
+    Build it with :meth:`from_formula`.  Attributes of interest: ``spec`` (the parsed
+    formula), ``fixed_names`` (columns of X kept), ``blocks`` (random-effects terms in theta
+    order), ``A`` (the cross-products), ``cov`` (theta <-> lambda), ``n``, ``method``.
+    """
+
+    def __init__(self, spec, frame, design, blocks, A, keep, dropped, method, weights_info):
+        self.spec: ModelSpec = spec
+        self.frame = frame
+        self.design: FixedDesign = design
+        self.blocks: list[RandomBlock] = blocks
+        self.A: CrossProducts = A
+        self.keep = keep
+        self.dropped_columns = dropped
+        self.fixed_names = [design.names[i] for i in keep]
+        self.method = method
+        self.weights_info = weights_info
+        self.cov = CovarianceStructure([b.S for b in blocks])
+        self.chol = BlockedCholesky(A, self.cov)
+        self.n = A.n
+        self.p = len(keep)
+        self.evaluations = 0
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_formula(
+        cls,
+        formula,
+        data,
+        *,
+        method: str = "REML",
+        weights=None,
+        missing: str = "drop",
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> LinearMixedModel:
+        """Build the model: parse, clean the data, code the designs, form the cross-products.
+
+        Parameters
+        ----------
+        formula : str
+            An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+        data : pandas.DataFrame, polars.DataFrame, pyarrow.Table or dict of arrays
+        method : {"REML", "ML"}
+            Case-insensitive.
+        weights : str or array-like, optional
+            Prior weights (a column name or an array aligned with the rows of ``data``): the
+            residual variance of row i is ``sigma^2 / w_i``, as in lme4.
+        missing : {"drop", "raise"}
+            Rows with a missing value in a used column are dropped and counted, or refused.
+        chunk_rows : int
+            Rows per chunk when forming the cross-products.
+        """
+        method = _check_method(method)
+        spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
+        if not spec.random:
+            raise IdentifiabilityError(
+                f"formula {spec.formula!r} has no random-effects term such as '(1 | group)'; "
+                "for a model without random effects use ordinary least squares"
+            )
+        columns = required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part")
+        for term in spec.random:
+            columns += required_columns(term)
+        columns = list(dict.fromkeys(columns))
+        groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
+        data, columns = _attach_weights(data, weights, columns)
+        frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
+        df = frame.data
+        w = _check_weights(df[_WEIGHTS].to_numpy(dtype=float)) if weights is not None else None
+        cache: dict = {}
+        blocks = [build_block(t, df, cache) for t in spec.random]
+        order = lme4_term_order([b.J for b in blocks])
+        blocks = [blocks[i] for i in order]
+        _check_identifiable(blocks, len(df))
+        design, A = _cross_products(spec, df, blocks, w, chunk_rows)
+        keep, dropped = independent_columns(A.G[:-1, :-1], design.names)
+        if dropped:
+            warnings.warn(
+                "fixed-effect column(s) "
+                + ", ".join(repr(d) for d in dropped)
+                + " are linear combinations of earlier columns and were dropped "
+                "(rank-deficient X)",
+                RankDeficiencyWarning,
+                stacklevel=2,
+            )
+            A = A.select(keep)
+        wi = None if w is None else {"sum_log_w": A.sum_log_w}
+        return cls(spec, frame, design, blocks, A, keep, dropped, method, wi)
+
+    # ------------------------------------------------------------------ criterion
+    @property
+    def reml(self) -> bool:
+        """True for the REML criterion."""
+        return self.method == "REML"
+
+    def _scale_y(self) -> float:
+        return float(self.A.scale[-1])
+
+    def _logdet_scale_X(self) -> float:
+        return 2.0 * float(np.log(self.A.scale[:-1]).sum())
+
+    def objective(self, theta) -> float:
+        """The profiled criterion at ``theta``: REML criterion or ML deviance (-2 log L).
+
+        Parameters
+        ----------
+        theta : array-like
+            Relative covariance parameters in lme4's order (see ``theta_names``).
+        """
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        if theta.size != self.cov.ntheta:
+            raise ValueError(f"theta must have {self.cov.ntheta} elements, got {theta.size}")
+        self.evaluations += 1
+        if not self.chol.update(theta):
+            return np.inf
+        return self._criterion_from_chol()
+
+    def _criterion_from_chol(self) -> float:
+        c = self.chol
+        pwrss = c.pwrss() * self._scale_y() ** 2
+        d = self.n - self.p if self.reml else self.n
+        dev = c.logdet_Z + d * (1.0 + np.log(2.0 * np.pi * pwrss / d))
+        if self.reml:
+            dev += c.logdet_X() + self._logdet_scale_X()
+        return float(dev - self.A.sum_log_w)
+
+    @property
+    def theta_names(self) -> list[str]:
+        """lme4's names of the theta elements (``"Subject.Days.(Intercept)"``)."""
+        names = []
+        for b in self.blocks:
+            for r, c in zip(*_lower_pairs(b.S), strict=True):
+                if r == c:
+                    names.append(f"{b.group}.{b.columns[r]}")
+                else:
+                    names.append(f"{b.group}.{b.columns[r]}.{b.columns[c]}")
+        return names
+
+    def fit(self, **options):
+        """Fit by the profiled engine; returns a :class:`hlm.MixedModelResult`."""
+        from hlm.engines.driver import fit_profiled
+
+        return fit_profiled(self, **options)
+
+
+def _lower_pairs(S):
+    pairs = [(r, c) for c in range(S) for r in range(c, S)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _check_method(method: str) -> str:
+    m = str(method).upper()
+    if m not in ("REML", "ML"):
+        raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+    return m
+
+
+def _predictor_columns(spec: ModelSpec) -> set[str]:
+    cols = set(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
+    for t in spec.random:
+        cols |= set(required_columns(t)) - set(t.factors)
+    return cols
+
+
+def _attach_weights(data, weights, columns):
+    if weights is None:
+        return data, columns
+    if isinstance(weights, str):
+        from hlm.frame import check_columns, to_pandas
+
+        check_columns([weights], data, "weights")
+        df = to_pandas(data, list(dict.fromkeys(columns + [weights])))
+        df = df.assign(**{_WEIGHTS: df[weights]})
+    else:
+        from hlm.frame import check_columns, to_pandas
+
+        check_columns(columns, data)
+        df = to_pandas(data, columns)
+        w = np.asarray(weights, dtype=float).reshape(-1)
+        if len(w) != len(df):
+            raise DataError(f"weights have {len(w)} values but the data have {len(df)} rows")
+        df = df.assign(**{_WEIGHTS: w})
+    return df, columns + [_WEIGHTS]
+
+
+def _check_weights(w: np.ndarray) -> np.ndarray:
+    if not np.isfinite(w).all():
+        raise DataError("weights must be finite; found infinite values")
+    if (w <= 0).any():
+        k = int((w <= 0).sum())
+        raise DataError(
+            f"weights must be positive; {k} are zero or negative (drop those rows first)"
+        )
+    return w
+
+
+def _check_identifiable(blocks, n: int) -> None:
+    for b in blocks:
+        if b.J < 2:
+            raise IdentifiabilityError(
+                f"grouping factor {b.group!r} has only one level: its variance cannot be "
+                "estimated; drop the term or use data with several groups"
+            )
+        if b.J >= n:
+            raise IdentifiabilityError(
+                f"grouping factor {b.group!r} has {b.J} levels for {n} observations: every "
+                "group has a single row, so its variance cannot be told apart from the "
+                "residual variance; drop the term"
+            )
+        if b.J * b.S >= n:
+            raise IdentifiabilityError(
+                f"term {b.term.source!r} has {b.J * b.S} random effects for {n} observations; "
+                "the random-effects and residual variances are unidentifiable; simplify the "
+                "term (e.g. drop the random slope)"
+            )
+
+
+def _cross_products(spec, df: pd.DataFrame, blocks, w, chunk_rows):
+    """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
+    n = len(df)
+    A = None
+    design = None
+    J = [b.J for b in blocks]
+    for start in range(0, n, chunk_rows):
+        chunk = df.iloc[start : start + chunk_rows]
+        if design is None:
+            design, Xy = FixedDesign.from_first_chunk(spec.response, spec.fixed, chunk)
+            icol = design.names.index("(Intercept)") if design.has_intercept else None
+            wc = None if w is None else w[start : start + chunk_rows]
+            shift, scale = shift_and_scale(Xy, wc, icol)
+        else:
+            Xy = design.Xy(chunk)
+        wc = None if w is None else w[start : start + chunk_rows]
+        Z = [b.Z(chunk) for b in blocks]
+        codes = [b.codes[start : start + chunk_rows] for b in blocks]
+        part = accumulate(
+            Xy,
+            Z,
+            codes,
+            J,
+            shift,
+            scale,
+            sqrtw=None if wc is None else np.sqrt(wc),
+            sum_log_w=0.0 if wc is None else float(np.log(wc).sum()),
+        )
+        A = part if A is None else A + part
+    return design, A

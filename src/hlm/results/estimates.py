@@ -1,0 +1,77 @@
+"""Estimates at a given theta, mapped back from the transformed columns to the user's units.
+
+The cross-products hold ``(value - shift) / scale`` columns, i.e. ``X_s = X T`` with ``T``
+unit-triangular times diagonal.  So ``beta = s_y T beta_s + shift_y e_0`` and
+``vcov(beta) = s_y^2 T vcov_s T'``; random effects only scale by ``s_y``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Everything that follows from theta, in the user's units.
+
+    Attributes
+    ----------
+    theta : ndarray
+    criterion : float
+    beta : ndarray (p,)
+    vcov : ndarray (p, p)
+    sigma : float
+    b : list of ndarray (J_k, S_k)
+        Conditional modes of the random effects per term.
+    b_var : list of ndarray (J_k, S_k, S_k)
+        Their conditional variances (given beta).
+    Sigma : list of ndarray (S_k, S_k)
+        Covariance matrix of each term.
+    """
+
+    theta: np.ndarray
+    criterion: float
+    beta: np.ndarray
+    vcov: np.ndarray
+    sigma: float
+    b: list
+    b_var: list
+    Sigma: list
+
+
+def transform_matrix(shift: np.ndarray, scale: np.ndarray, intercept: int | None) -> np.ndarray:
+    """``T`` with ``X_s = X T`` for the fixed-effect columns (y excluded)."""
+    T = np.diag(1.0 / scale)
+    if intercept is not None:
+        T[intercept, :] -= shift / scale
+        T[intercept, intercept] = 1.0
+    return T
+
+
+def estimates_at(model, theta: np.ndarray) -> Estimates:
+    """Profile out beta and sigma at ``theta`` and read off every estimate."""
+    crit = model.objective(theta)
+    c = model.chol
+    A = model.A
+    p = model.p
+    names = model.fixed_names
+    icol = names.index("(Intercept)") if "(Intercept)" in names else None
+    sy, cy = float(A.scale[-1]), float(A.shift[-1])
+    T = transform_matrix(A.shift[:-1], A.scale[:-1], icol)
+    beta_s = c.beta()
+    beta = sy * (T @ beta_s)
+    if icol is not None:
+        beta[icol] += cy
+    d = model.n - p if model.reml else model.n
+    sigma2 = c.pwrss() * sy**2 / d
+    RXinv = c.RX_inv()
+    vcov = sigma2 * (T @ RXinv @ RXinv.T @ T.T)
+    u = c.u(beta_s)
+    V = c.conditional_variances()
+    lams = c.lams
+    b = [sy * (uk @ lam.T) for uk, lam in zip(u, lams, strict=True)]
+    b_var = [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]
+    Sigma = [sigma2 * (lam @ lam.T) for lam in lams]
+    return Estimates(theta, crit, beta, vcov, float(np.sqrt(sigma2)), b, b_var, Sigma)

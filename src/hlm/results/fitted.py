@@ -1,0 +1,148 @@
+"""MixedModelResult: an immutable fitted linear mixed model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hlm.results.estimates import estimates_at
+from hlm.results.tables import (
+    coef_table,
+    ranef_tables,
+    ranef_var_tables,
+    unique_group_names,
+    varcorr_table,
+)
+
+
+class MixedModelResult:
+    """A fitted linear mixed model (REML or ML).
+
+    Built once, by :meth:`from_model`; every attribute is computed there.  Display methods
+    (``summary``, ``str``) only format.
+
+    Attributes
+    ----------
+    model : LinearMixedModel
+    formula, method : str
+    criterion : float
+        REML criterion or ML deviance (-2 log-likelihood), as lme4 reports them.
+    loglik, aic, bic : float
+    fixef, fixef_se : pandas.Series
+    vcov : pandas.DataFrame
+    sigma : float
+    theta : ndarray
+    nobs : int
+    ngroups : dict
+    n_dropped : int
+        Rows dropped for missing values.
+    singular, converged : bool
+    fit_log : FitLog
+    """
+
+    def __init__(self, *, model, est, singular, fit_log):
+        self.model = model
+        self.formula = model.spec.formula
+        self.method = model.method
+        self.theta = np.array(est.theta, dtype=float)
+        self.theta.setflags(write=False)
+        self.criterion = float(est.criterion)
+        self.npar = model.p + model.cov.ntheta + 1
+        self.loglik = -0.5 * self.criterion
+        self.aic = self.criterion + 2.0 * self.npar
+        self.bic = self.criterion + self.npar * np.log(model.n)
+        names = model.fixed_names
+        self.fixef = pd.Series(est.beta, index=names, name="estimate")
+        self.vcov = pd.DataFrame(est.vcov, index=names, columns=names)
+        self.fixef_se = pd.Series(np.sqrt(np.diag(est.vcov)), index=names, name="se")
+        self.sigma = float(est.sigma)
+        self.nobs = int(model.n)
+        self.n_dropped = int(model.frame.n_dropped)
+        self.ngroups = {}
+        for b in model.blocks:
+            self.ngroups.setdefault(b.group, int(b.J))
+        self.singular = bool(singular)
+        self.converged = bool(fit_log.converged)
+        self.fit_log = fit_log
+        self.dropped_columns = list(model.dropped_columns)
+        self._est = est
+        self._groups = unique_group_names([b.group for b in model.blocks])
+
+    @classmethod
+    def from_model(cls, model, theta, *, singular: bool, fit_log) -> MixedModelResult:
+        """Profile out beta and sigma at ``theta`` and build the result."""
+        est = estimates_at(model, np.asarray(theta, dtype=float))
+        return cls(model=model, est=est, singular=singular, fit_log=fit_log)
+
+    # ------------------------------------------------------------------ tables
+    def fixef_table(self) -> pd.DataFrame:
+        """Fixed effects with standard errors and t values (estimate, se, t)."""
+        return pd.DataFrame(
+            {"estimate": self.fixef, "se": self.fixef_se, "t": self.fixef / self.fixef_se}
+        )
+
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components in the layout of lme4's ``as.data.frame(VarCorr(fit))``.
+
+        Columns ``grp, var1, var2, vcov, sdcor``: one row per variance (var2 empty) and per
+        covariance (sdcor is then the correlation) of each term in theta order, and the
+        residual last.
+        """
+        return varcorr_table(self.model.blocks, self._groups, self._est.Sigma, self.sigma)
+
+    def ranef(self) -> dict:
+        """Conditional modes (empirical Bayes estimates) of the random effects.
+
+        Returns
+        -------
+        dict
+            Grouping factor name -> DataFrame indexed by level, one column per random-effect
+            column (terms on the same factor are side by side, as in lme4).
+        """
+        return ranef_tables(self.model.blocks, self._est.b)
+
+    def ranef_var(self) -> dict:
+        """Conditional variances of the random effects given the data and beta.
+
+        Same layout as :meth:`ranef`: the variance of each conditional mode (lme4's
+        ``condVar`` diagonal).  Full per-group covariance blocks are in ``ranef_cov()``.
+        """
+        return ranef_var_tables(self.model.blocks, self._est.b_var)
+
+    def ranef_cov(self) -> list:
+        """Per term, the conditional covariance blocks, ndarray (J_k, S_k, S_k)."""
+        return [v.copy() for v in self._est.b_var]
+
+    def coef(self) -> dict:
+        """Per grouping factor, fixed effects plus that group's random effects."""
+        return coef_table(self.fixef, self.ranef())
+
+    # ------------------------------------------------------------------ per row
+    def fitted(self) -> pd.Series:
+        """Fitted values ``X beta + Z b`` for the rows used in the fit (a second pass)."""
+        from hlm.results.rows import fitted_values
+
+        return fitted_values(self)[0]
+
+    def residuals(self) -> pd.Series:
+        """Response minus fitted values, for the rows used in the fit."""
+        from hlm.results.rows import fitted_values
+
+        fit, y = fitted_values(self)
+        return (y - fit).rename("residual")
+
+    # ------------------------------------------------------------------ display
+    def summary(self) -> str:
+        """A text summary in the manner of lme4's ``summary(fit)``."""
+        from hlm.results.summary import summary_text
+
+        return summary_text(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (
+            f"<MixedModelResult {self.method} {self.formula!r}: criterion {self.criterion:.4f}, "
+            f"nobs {self.nobs}>"
+        )
