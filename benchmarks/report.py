@@ -173,6 +173,8 @@ def _details(by: dict) -> list[str]:
             r.get("extra_error"),
             *(r.get("warnings") or [])[:2],
         ]
+        if r.get("converged") is False:
+            notes.insert(0, "not converged")
         if r.get("status") != "ok":
             notes.insert(0, r.get("message"))
         crit = r.get("criterion")

@@ -100,7 +100,7 @@ class LinearMixedModel:
                 f"formula {spec.formula!r} has no random-effects term such as '(1 | group)'; "
                 "for a model without random effects use ordinary least squares"
             )
-        columns = required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part")
+        columns = list(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
         for term in spec.random:
             columns += required_columns(term)
         columns = list(dict.fromkeys(columns))
@@ -257,6 +257,14 @@ def _check_identifiable(blocks, n: int) -> None:
             )
 
 
+def _term_columns(block, design, chunk, Xy) -> np.ndarray:
+    """A term's Z for a chunk: copied from the raw X when X has the same columns."""
+    idx = [design.names.index(c) if c in design.names else -1 for c in block.columns]
+    if block.columns == ["(Intercept)"] or min(idx) < 0:
+        return block.Z(chunk)
+    return Xy[:, idx].copy()
+
+
 def _cross_products(spec, df: pd.DataFrame, blocks, w, chunk_rows):
     """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
     n = len(df)
@@ -273,7 +281,7 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, chunk_rows):
         else:
             Xy = design.Xy(chunk)
         wc = None if w is None else w[start : start + chunk_rows]
-        Z = [b.Z(chunk) for b in blocks]
+        Z = [_term_columns(b, design, chunk, Xy) for b in blocks]
         codes = [b.codes[start : start + chunk_rows] for b in blocks]
         part = accumulate(
             Xy,

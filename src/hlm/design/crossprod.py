@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from hlm.design.kernels import group_sums
+
+#: rows used to choose the shift and scale of the columns
+SHIFT_SAMPLE = 50_000
+
 
 @dataclass
 class CrossProducts:
@@ -101,6 +106,10 @@ def shift_and_scale(Xy: np.ndarray, w: np.ndarray | None, intercept: int | None)
     -------
     shift, scale : ndarray (m,)
     """
+    if len(Xy) > SHIFT_SAMPLE:  # a sample fixes the transform as well as all rows do
+        step = len(Xy) // SHIFT_SAMPLE
+        Xy = Xy[::step]
+        w = None if w is None else w[::step]
     wt = np.ones(len(Xy)) if w is None else w
     total = wt.sum()
     mean = (wt @ Xy) / total
@@ -119,7 +128,15 @@ def shift_and_scale(Xy: np.ndarray, w: np.ndarray | None, intercept: int | None)
 
 
 def accumulate(
-    Xy: np.ndarray, Z: list, codes: list, J: list, shift, scale, sqrtw=None, sum_log_w: float = 0.0
+    Xy: np.ndarray,
+    Z: list,
+    codes: list,
+    J: list,
+    shift,
+    scale,
+    sqrtw=None,
+    sum_log_w: float = 0.0,
+    engine: str = "auto",
 ) -> CrossProducts:
     """Cross-products of one chunk of rows.
 
@@ -139,6 +156,8 @@ def accumulate(
         Square roots of the prior weights.
     sum_log_w : float
         Sum of the log weights of the chunk.
+    engine : {"auto", "numpy", "numba"}
+        Kernel for the per-group sums (see :mod:`hlm.design.kernels`).
     """
     Xy -= shift
     Xy /= scale
@@ -149,14 +168,7 @@ def accumulate(
     G = Xy.T @ Xy
     ZZ, ZXy = [], []
     for z, c, Jk in zip(Z, codes, J, strict=True):
-        S = z.shape[1]
-        zz = np.empty((Jk, S, S))
-        zx = np.empty((Jk, S, m))
-        for a in range(S):
-            # indicator of the groups weighted by column a of z: (J x n) sparse
-            Ia = sp.csr_matrix((z[:, a], (c, np.arange(n))), shape=(Jk, n))
-            zx[:, a, :] = Ia @ Xy
-            zz[:, a, :] = Ia @ z
+        zz, zx = group_sums(z, c, Jk, Xy, engine=engine)
         ZZ.append(zz)
         ZXy.append(zx)
     pairs = {}

@@ -6,6 +6,8 @@ chunk is coded the same way (same dummy columns, same reference level).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from formulaic import Formula
@@ -20,10 +22,11 @@ def _rename(name: str) -> str:
     return INTERCEPT if name == "Intercept" else name
 
 
-def required_variables(rhs: str, what: str) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def required_variables(rhs: str, what: str) -> tuple[str, ...]:
     """Column names a right-hand side (or ``lhs ~ rhs``) formula uses."""
     try:
-        return sorted(str(v) for v in Formula(rhs).required_variables)
+        return tuple(sorted(str(v) for v in Formula(rhs).required_variables))
     except Exception as exc:  # formulaic raises several parser error types
         raise FormulaError(f"cannot parse {what} {rhs!r}: {exc}") from exc
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from hlm.design.covariance import CovarianceStructure
 from hlm.design.crossprod import CrossProducts
 from hlm.errors import DataError
 from hlm.linalg import batched
+from hlm.linalg.pairs import PairProduct
 
 #: largest dense "rest" block (sum of J_k S_k over the terms after the first) we form
 MAX_DENSE_REST = 30_000
@@ -64,6 +66,8 @@ class BlockedCholesky:
     def _init_rest(self) -> None:
         A, m = self.A, self.m
         self.A_1r = sp.hstack([A.pairs[(0, k)] for k in range(1, self.K)], format="csr")
+        self.A_1r_T = self.A_1r.T.tocsr()
+        self.fill = PairProduct(self.A_1r, self.J[0], self.S[0])
         Arr = np.zeros((self.qr, self.qr))
         for i, k in enumerate(range(1, self.K)):
             o = self.rest_offsets[i]
@@ -75,6 +79,7 @@ class BlockedCholesky:
                 Arr[ol : ol + self.q[l], o : o + self.q[k]] = block.T
         self.A_rr = Arr
         self.A_rx = np.vstack([A.ZXy[k].reshape(self.q[k], m) for k in range(1, self.K)])
+        self.rest_scalar = all(self.S[k] == 1 for k in range(1, self.K))
 
     def _Lambda_rest(self, lams) -> sp.csr_matrix:
         blocks = [
@@ -83,46 +88,104 @@ class BlockedCholesky:
         ]
         return sp.block_diag(blocks, format="csr")
 
+    def _lambda_rest_diag(self, lams) -> np.ndarray:
+        return np.concatenate([np.full(self.J[k], lams[k][0, 0]) for k in range(1, self.K)])
+
     # ---------------------------------------------------------------- per theta
     def update(self, theta: np.ndarray) -> bool:
         """Factor for ``theta``; returns False when the Schur complement is not positive."""
         A = self.A
         lams = self.cov.lambdas(theta)
         self.lams = lams
+        self._Wr = None
         lam1 = lams[0]
-        M1 = lam1.T @ A.ZZ[0] @ lam1
-        M1 = M1 + np.eye(self.S[0])
-        self.L1 = batched.cholesky(M1)
-        W1 = batched.solve_lower(self.L1, lam1.T @ A.ZXy[0])  # (J1, S1, m)
+        if self.S[0] == 1:  # scalar term: everything is elementwise
+            l1 = lam1[0, 0]
+            M1 = (l1 * l1) * A.ZZ[0] + 1.0
+            self.L1 = np.sqrt(M1)
+            W1 = (l1 * A.ZXy[0]) / self.L1
+        elif self.S[0] == 2:
+            M1, W1 = self._update_two(lam1)
+        else:
+            M1 = lam1.T @ A.ZZ[0] @ lam1
+            M1 = M1 + np.eye(self.S[0])
+            self.L1 = batched.cholesky(M1)
+            W1 = batched.solve_lower(self.L1, lam1.T @ A.ZXy[0])  # (J1, S1, m)
         self.W1 = W1
         W1f = W1.reshape(self.q[0], self.m)
         S = A.G - W1f.T @ W1f
         logdet = 2.0 * np.log(np.abs(np.diagonal(self.L1, axis1=1, axis2=2))).sum()
         if self.K > 1:
-            P = batched.inverse_lower(self.L1) @ lam1.T  # L1^{-1} lambda1' per group
-            Lam_r = self._Lambda_rest(lams)
-            Wr = (batched.block_diag_csr(P) @ self.A_1r @ Lam_r).tocsr()
-            C = Lam_r.T @ (Lam_r.T @ self.A_rr).T
-            C -= (Wr.T @ Wr).toarray()
+            # P1_g = L_g^{-1} lambda1'; the fill-in is A_1r' (P1' P1) A_1r
+            P1 = batched.solve_lower(self.L1, np.broadcast_to(lam1.T, M1.shape).copy())
+            B = np.swapaxes(P1, 1, 2) @ P1
+            R = self.A_rr - self.fill(B)
+            V = self.A_rx - self.A_1r_T @ (np.swapaxes(P1, 1, 2) @ W1).reshape(self.q[0], self.m)
+            if self.rest_scalar:
+                lr = self._lambda_rest_diag(lams)
+                C = R * np.outer(lr, lr)
+                Vrx = lr[:, None] * V
+            else:
+                Lam_r = self._Lambda_rest(lams)
+                C = np.asarray(Lam_r.T @ (Lam_r.T @ R).T)
+                Vrx = np.asarray(Lam_r.T @ V)
             C[np.diag_indices_from(C)] += 1.0
-            try:
-                Lrr = la.cholesky(C, lower=True, check_finite=False)
-            except la.LinAlgError:
+            Lrr, info = lapack.dpotrf(C, lower=1, clean=1, overwrite_a=1)
+            if info != 0:
                 self.ok = False
                 return False
-            Vrx = Lam_r.T @ self.A_rx - Wr.T @ W1f
-            Wrx = la.solve_triangular(Lrr, Vrx, lower=True, check_finite=False)
+            Wrx, info = lapack.dtrtrs(Lrr, Vrx, lower=1)
             S = S - Wrx.T @ Wrx
             logdet += 2.0 * np.log(np.abs(np.diag(Lrr))).sum()
-            self.Wr, self.Lrr, self.Wrx, self.Lam_r = Wr, Lrr, Wrx, Lam_r
-        try:
-            self.Lxx = la.cholesky(S, lower=True, check_finite=False)
-        except la.LinAlgError:
+            self.Lrr, self.Wrx, self.P1 = Lrr, Wrx, P1
+        Lxx, info = lapack.dpotrf(S, lower=1, clean=1)
+        if info != 0:
             self.ok = False
             return False
+        self.Lxx = Lxx
         self.logdet_Z = logdet
         self.ok = True
         return True
+
+    def _update_two(self, lam1):
+        """Closed forms for a first term with two columns (intercept and slope, typically).
+
+        Elementwise arithmetic on length-J vectors beats batched 2 x 2 matrix products.
+        """
+        if not hasattr(self, "_zz2"):
+            ZZ, ZXy = self.A.ZZ[0], self.A.ZXy[0]
+            self._zz2 = (ZZ[:, 0, 0].copy(), ZZ[:, 0, 1].copy(), ZZ[:, 1, 1].copy())
+            self._zx2 = (np.ascontiguousarray(ZXy[:, 0, :]), np.ascontiguousarray(ZXy[:, 1, :]))
+        z00, z01, z11 = self._zz2
+        X0, X1 = self._zx2
+        a, b, c = lam1[0, 0], lam1[1, 0], lam1[1, 1]
+        T00, T10 = z00 * a + z01 * b, z01 * a + z11 * b
+        T11 = z11 * c
+        M00 = a * T00 + b * T10 + 1.0
+        M01 = a * (z01 * c) + b * T11
+        M11 = c * T11 + 1.0
+        l11 = np.sqrt(M00)
+        l21 = M01 / l11
+        l22 = np.sqrt(M11 - l21 * l21)
+        J = len(l11)
+        L = np.zeros((J, 2, 2))
+        L[:, 0, 0], L[:, 1, 0], L[:, 1, 1] = l11, l21, l22
+        self.L1 = L
+        W = np.empty((J, 2, self.m))
+        W0 = (a * X0 + b * X1) / l11[:, None]
+        W[:, 0, :] = W0
+        W[:, 1, :] = (c * X1 - l21[:, None] * W0) / l22[:, None]
+        M = np.empty((J, 2, 2))
+        M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1] = M00, M01, M01, M11
+        return M, W
+
+    @property
+    def Wr(self) -> sp.csr_matrix:
+        """``L_1^{-1} Lambda_1' A_1r Lambda_r`` (sparse, q1 x qr), formed on demand."""
+        if self._Wr is None:
+            Lam_r = self._Lambda_rest(self.lams)
+            self._Wr = (batched.block_diag_csr(self.P1) @ self.A_1r @ Lam_r).tocsr()
+        return self._Wr
 
     # ---------------------------------------------------------------- read-outs
     @property
