@@ -67,16 +67,8 @@ def command(tool: str, cell: Cell, repeats: int, cap: float) -> list[str]:
     """Command line of the worker that fits `cell` with `tool`."""
     if tool != "lme4":
         worker = BENCH_DIR / "workers" / f"{tool}_worker.py"
-        return [
-            sys.executable,
-            str(worker),
-            "--cell",
-            cell.name,
-            "--repeats",
-            str(repeats),
-            "--budget",
-            str(cap),
-        ]
+        opts = f"--cell {cell.name} --repeats {repeats} --budget {cap}"
+        return [sys.executable, str(worker), *opts.split()]
     if cell.synthetic:
         data = {"kind": "bin", "path": cache_path(cell.n, cell.J), "n": cell.n, "J": cell.J}
     else:
@@ -119,17 +111,19 @@ def run_worker(cmd: list[str], env: dict[str, str], cap: float) -> dict:
             lines.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
-        deadline, result = time.monotonic() + LOAD_LIMIT, None
+        deadline, result, ready = time.monotonic() + LOAD_LIMIT, None, False
         while True:
             try:
                 line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                return {"status": "skipped", "message": f"skipped (timeout {cap:g} s)"}
+                what = f"timeout {cap:g} s" if ready else f"loading > {LOAD_LIMIT:g} s"
+                return {"status": "skipped", "message": f"skipped ({what})"}
             if line is None:
                 break
             if line.startswith("READY"):
+                ready = True
                 # a little slack past the cap for the bookkeeping after the last fit
                 deadline = time.monotonic() + 1.1 * cap + 5
             elif line.startswith("RESULT "):
@@ -169,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/rayon threads")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "latest.md")
     args = ap.parse_args(argv)
-    cells = [CELLS[c] for c in args.cells.split(",") if c]
+    names = [c for c in args.cells.split(",") if c]
     tools = [t for t in args.tools.split(",") if t]
-    unknown = [t for t in tools if t not in TOOLS]
-    if unknown:
-        ap.error(f"unknown tools {unknown}; choose from {TOOLS}")
+    if bad := [c for c in names if c not in CELLS]:
+        ap.error(f"unknown cells {bad}; choose from {list(CELLS)}")
+    if bad := [t for t in tools if t not in TOOLS]:
+        ap.error(f"unknown tools {bad}; choose from {list(TOOLS)}")
+    cells = [CELLS[c] for c in names]
 
     env = child_env(args.threads)
     load_start = os.getloadavg()[0]

@@ -25,6 +25,7 @@ from hlm.spec.formula import ModelSpec, parse_formula
 #: rows per chunk when forming cross-products (bounds the memory of the design matrices)
 CHUNK_ROWS = 500_000
 _WEIGHTS = "(weights)"
+_OFFSET = "(offset)"
 
 
 def lme4_term_order(levels: list[int]) -> list[int]:
@@ -63,6 +64,10 @@ class LinearMixedModel:
         self.n = A.n
         self.p = len(keep)
         self.evaluations = 0
+        #: what the user passed as the model (a formula string or a spec object)
+        self.source = spec.formula
+        #: the offset per row used in the fit (None without one)
+        self.offset = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -73,6 +78,7 @@ class LinearMixedModel:
         *,
         method: str = "REML",
         weights=None,
+        offset=None,
         missing: str = "drop",
         chunk_rows: int = CHUNK_ROWS,
     ) -> LinearMixedModel:
@@ -80,20 +86,30 @@ class LinearMixedModel:
 
         Parameters
         ----------
-        formula : str
-            An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+        formula : str or spec object
+            An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``, or an object with
+            a ``prepare(data) -> (formula, data)`` method such as a level-equation spec.
         data : pandas.DataFrame, polars.DataFrame, pyarrow.Table or dict of arrays
         method : {"REML", "ML"}
             Case-insensitive.
         weights : str or array-like, optional
             Prior weights (a column name or an array aligned with the rows of ``data``): the
             residual variance of row i is ``sigma^2 / w_i``, as in lme4.
+        offset : str or array-like, optional
+            A known part of the linear predictor (a column name or an array aligned with the
+            rows of ``data``), e.g. a coefficient fixed at a known value times its variable;
+            it is subtracted from the response before fitting and added to fitted values.
         missing : {"drop", "raise"}
             Rows with a missing value in a used column are dropped and counted, or refused.
         chunk_rows : int
             Rows per chunk when forming the cross-products.
         """
         method = _check_method(method)
+        source = formula
+        if hasattr(formula, "prepare"):
+            # a model spec object (e.g. hlm.Levels) turns itself into a formula, and may
+            # derive columns (centred variables, group means) on a copy of the data
+            formula, data = formula.prepare(data)
         spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
         if not spec.random:
             raise IdentifiabilityError(
@@ -105,16 +121,18 @@ class LinearMixedModel:
             columns += required_columns(term)
         columns = list(dict.fromkeys(columns))
         groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
-        data, columns = _attach_weights(data, weights, columns)
+        data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights")
+        data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
         frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
         df = frame.data
         w = _check_weights(df[_WEIGHTS].to_numpy(dtype=float)) if weights is not None else None
+        off = df[_OFFSET].to_numpy(dtype=float) if offset is not None else None
         cache: dict = {}
         blocks = [build_block(t, df, cache) for t in spec.random]
         order = lme4_term_order([b.J for b in blocks])
         blocks = [blocks[i] for i in order]
         _check_identifiable(blocks, len(df))
-        design, A = _cross_products(spec, df, blocks, w, chunk_rows)
+        design, A = _cross_products(spec, df, blocks, w, off, chunk_rows)
         keep, dropped = independent_columns(A.G[:-1, :-1], design.names)
         if dropped:
             warnings.warn(
@@ -127,7 +145,10 @@ class LinearMixedModel:
             )
             A = A.select(keep)
         wi = None if w is None else {"sum_log_w": A.sum_log_w}
-        return cls(spec, frame, design, blocks, A, keep, dropped, method, wi)
+        model = cls(spec, frame, design, blocks, A, keep, dropped, method, wi)
+        model.source = source
+        model.offset = off
+        return model
 
     # ------------------------------------------------------------------ criterion
     @property
@@ -204,25 +225,24 @@ def _predictor_columns(spec: ModelSpec) -> set[str]:
     return cols
 
 
-def _attach_weights(data, weights, columns):
-    if weights is None:
+def _attach_column(data, value, name, columns, what):
+    """Add weights or an offset (a column name or an array) as the column ``name``."""
+    from hlm.frame import check_columns, to_pandas
+
+    if value is None:
         return data, columns
-    if isinstance(weights, str):
-        from hlm.frame import check_columns, to_pandas
-
-        check_columns([weights], data, "weights")
-        df = to_pandas(data, list(dict.fromkeys(columns + [weights])))
-        df = df.assign(**{_WEIGHTS: df[weights]})
+    if isinstance(value, str):
+        check_columns([value], data, what)
+        df = to_pandas(data, list(dict.fromkeys(columns + [value])))
+        df = df.assign(**{name: df[value]})
     else:
-        from hlm.frame import check_columns, to_pandas
-
-        check_columns(columns, data)
+        check_columns([c for c in columns if c not in (_WEIGHTS, _OFFSET)], data)
         df = to_pandas(data, columns)
-        w = np.asarray(weights, dtype=float).reshape(-1)
-        if len(w) != len(df):
-            raise DataError(f"weights have {len(w)} values but the data have {len(df)} rows")
-        df = df.assign(**{_WEIGHTS: w})
-    return df, columns + [_WEIGHTS]
+        v = np.asarray(value, dtype=float).reshape(-1)
+        if len(v) != len(df):
+            raise DataError(f"{what} have {len(v)} values but the data have {len(df)} rows")
+        df = df.assign(**{name: v})
+    return df, columns + [name]
 
 
 def _check_weights(w: np.ndarray) -> np.ndarray:
@@ -265,7 +285,7 @@ def _term_columns(block, design, chunk, Xy) -> np.ndarray:
     return Xy[:, idx].copy()
 
 
-def _cross_products(spec, df: pd.DataFrame, blocks, w, chunk_rows):
+def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows):
     """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
     n = len(df)
     A = None
@@ -273,14 +293,16 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, chunk_rows):
     J = [b.J for b in blocks]
     for start in range(0, n, chunk_rows):
         chunk = df.iloc[start : start + chunk_rows]
+        wc = None if w is None else w[start : start + chunk_rows]
         if design is None:
             design, Xy = FixedDesign.from_first_chunk(spec.response, spec.fixed, chunk)
-            icol = design.names.index("(Intercept)") if design.has_intercept else None
-            wc = None if w is None else w[start : start + chunk_rows]
-            shift, scale = shift_and_scale(Xy, wc, icol)
         else:
             Xy = design.Xy(chunk)
-        wc = None if w is None else w[start : start + chunk_rows]
+        if off is not None:
+            Xy[:, -1] -= off[start : start + chunk_rows]
+        if start == 0:
+            icol = design.names.index("(Intercept)") if design.has_intercept else None
+            shift, scale = shift_and_scale(Xy, wc, icol)
         Z = [_term_columns(b, design, chunk, Xy) for b in blocks]
         codes = [b.codes[start : start + chunk_rows] for b in blocks]
         part = accumulate(

@@ -12,6 +12,7 @@ from hlm.design.fixed import INTERCEPT
 from hlm.design.groups import factor_codes, interaction_codes
 from hlm.errors import FormulaError
 from hlm.spec.formula import RandomTerm
+from hlm.spec.tokens import split_top, tokenize
 
 
 @dataclass
@@ -53,13 +54,61 @@ class RandomBlock:
         """The term's columns of Z for a chunk of rows, shape (n_chunk, S)."""
         if self._spec is None:
             return np.ones((len(chunk), 1))
+        if isinstance(self._spec, SimpleZ):
+            return self._spec(chunk)
         mm = self._spec.get_model_matrix(chunk, na_action="ignore")
         return np.asarray(mm, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class SimpleZ:
+    """Z of a term made of an optional intercept and numeric columns, without formulaic."""
+
+    intercept: bool
+    names: list
+
+    def __call__(self, chunk: pd.DataFrame) -> np.ndarray:
+        """The columns for a chunk of rows."""
+        out = np.empty((len(chunk), int(self.intercept) + len(self.names)))
+        k = 0
+        if self.intercept:
+            out[:, 0] = 1.0
+            k = 1
+        for j, name in enumerate(self.names):
+            out[:, k + j] = chunk[name].to_numpy(dtype=np.float64)
+        return out
+
+
+def _is_numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+
+
+def simple_columns(lhs: str) -> tuple[bool, list[str]] | None:
+    """``(intercept, names)`` when ``lhs`` is only ``1``/``0`` and bare column names.
+
+    Such left sides (``1 + x``, ``0 + x``, ``x``) are the common case; they are coded without
+    formulaic, whose per-call overhead dominates small fits.  Anything else returns None.
+    """
+    intercept, names = True, []
+    for op, piece in split_top(tokenize(lhs), {"+", "-"}):
+        if len(piece) != 1 or piece[0].kind != "atom":
+            return None
+        text = piece[0].text
+        if text in ("0", "1"):
+            intercept = (text == "1") != (op == "-")
+        elif op == "-" or not text.isidentifier():
+            return None
+        else:
+            names.append(text)
+    return intercept, names
 
 
 def required_columns(term: RandomTerm) -> list[str]:
     """Data columns used by a term (its left side and its grouping factors)."""
     cols = list(term.factors)
+    simple = simple_columns(term.lhs)
+    if simple is not None:
+        return cols + simple[1]
     if term.lhs.strip() not in ("1", "1 + 0", "0 + 1"):
         try:
             cols += [str(v) for v in Formula(term.lhs).required_variables]
@@ -87,6 +136,13 @@ def build_block(term: RandomTerm, df: pd.DataFrame, factor_cache: dict) -> Rando
     codes, levels = interaction_codes(parts)
     if term.lhs.strip() in ("1", "1 + 0", "0 + 1"):
         return RandomBlock(term, term.group, [INTERCEPT], levels, codes, None)
+    simple = simple_columns(term.lhs)
+    if simple is not None and all(_is_numeric(df[c]) for c in simple[1]):
+        intercept, names = simple
+        columns = ([INTERCEPT] if intercept else []) + names
+        if not columns:
+            raise FormulaError(f"random-effects term {term.source!r} has no columns")
+        return RandomBlock(term, term.group, columns, levels, codes, SimpleZ(intercept, names))
     try:
         mm = Formula(term.lhs).get_model_matrix(df.iloc[: min(len(df), 1000)], na_action="ignore")
     except Exception as exc:

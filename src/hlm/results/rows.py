@@ -26,6 +26,8 @@ def fitted_values(result) -> tuple[pd.Series, pd.Series]:
             Z = blk.Z(chunk)
             codes = blk.codes[start : start + CHUNK_ROWS]
             f += np.einsum("ij,ij->i", Z, bk[codes])
+        if model.offset is not None:
+            f += model.offset[start : start + CHUNK_ROWS]
         fit[start : start + len(chunk)] = f
         y[start : start + len(chunk)] = Xy[:, -1]
     return pd.Series(fit, index=df.index, name="fitted"), pd.Series(y, index=df.index, name="y")
