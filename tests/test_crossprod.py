@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _extra_refs import read_sim
 
 import hlm
+from _extra_refs import read_sim
 from hlm.design.crossprod import CrossProducts, accumulate, shift_and_scale
 
 FORMULA = "y ~ x + (x | g1) + (1 | g2)"
@@ -181,12 +181,8 @@ def test_chunk_rows_with_level_missing_from_first_chunk():
     assert model.objective([0.4]) == pytest.approx(base.objective([0.4]), rel=1e-10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: C(k) of an integer column is coded on the first chunk only "
-    "(FixedDesign.from_first_chunk); levels first seen in a later chunk are silently lost",
-)
 def test_chunk_rows_with_integer_categorical_levels_in_later_chunks():
+    """C(k) of an integer column: levels first seen in a later chunk must still be coded."""
     rng = np.random.default_rng(7)
     n = 900
     k = np.repeat([0, 1, 2], 300)  # sorted: chunk 1 sees only k == 0

@@ -209,13 +209,9 @@ def test_nullable_integer_group_column(small):
     assert list(res.ranef()["i"].index) == ["1", "2", "10", "33"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an integer group column with a null in polars/pyarrow becomes float64 in "
-    "frame.to_pandas(), so hlm warns 'floating point' and labels groups '2.0', '10.0'",
-)
 @pytest.mark.parametrize("kind", ["polars", "pyarrow"])
 def test_integer_group_column_with_null_in_other_libraries(small, kind):
+    """Arrow's default conversion makes such a column float64 ('2.0' labels, a warning)."""
     ids = [None] + [int(v) for v in small["i"].iloc[1:]]
     cols = {"y": small["y"].to_numpy(), "x": small["x"].to_numpy(), "i": ids}
     frame = pl.DataFrame(cols) if kind == "polars" else pa.table(cols)

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _extra_refs import as_vector, load_data, reference, sleepstudy_extra
 
 import hlm
+from _extra_refs import as_vector, load_data, reference, sleepstudy_extra
 from hlm.engines.log import FitLog
 from hlm.results.fitted import MixedModelResult
 
@@ -74,14 +74,12 @@ def test_constant_column_is_aliased_with_the_intercept(sleep):
     assert list(res.fixef.index) == ["(Intercept)", "Days"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: rank.independent_columns compares squared norms with RANK_TOL=1e-7 (its "
-    "comment says 'fraction of its norm'), dropping a column lme4 (qr tol 1e-7 on norms) keeps",
-)
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_nearly_collinear_column_is_kept_like_lme4(method):
-    """Days2 = Days + 1e-4 * pattern: ~1e-4 of its norm lies outside (1, Days)."""
+    """Days2 = Days + 1e-4 * pattern: ~7e-5 of its norm lies outside (1, Days).
+
+    lme4 keeps it (R's qr tolerance 1e-7 applies to norms, not squared norms).
+    """
     ref = reference(f"sleepstudy_nearcollinear__{method}")
     with warnings.catch_warnings():
         warnings.simplefilter("error", hlm.RankDeficiencyWarning)
@@ -161,12 +159,8 @@ def test_method_is_case_insensitive(sleep):
         hlm.fit(SLEEP, sleep, method="OLS")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: random.build_block fixes the coding of a term's left side on the first 1000 "
-    "rows, so C(k) levels first seen later get no column (and those rows no random effect)",
-)
 def test_categorical_random_slope_with_levels_after_row_1000():
+    """The coding of a term's left side must see every level, not just the first rows."""
     rng = np.random.default_rng(3)
     k = np.repeat([0, 1, 2], [500, 500, 200])  # level 2 only in rows 1000..1199
     g = rng.integers(0, 40, len(k))

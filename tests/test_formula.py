@@ -134,11 +134,6 @@ def test_nested_parentheses_inside_a_bar_term():
     assert terms("y ~ x + (np.log(x + 1) | g)") == [("np.log(x + 1)", ("g",))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a bar term wrapped in extra parentheses '((1|g))' is not found; lme4's "
-    "findbars() looks inside '(' and fits it as (1|g)",
-)
 @pytest.mark.parametrize(
     ("formula", "expected"),
     [
@@ -147,6 +142,7 @@ def test_nested_parentheses_inside_a_bar_term():
     ],
 )
 def test_bar_term_in_extra_parentheses(formula, expected):
+    """lme4's findbars() looks inside '(': ``((1 | g))`` is the term ``(1 | g)``."""
     spec = parse_formula(formula)
     assert [(t.lhs, t.factors) for t in spec.random] == expected
     assert spec.fixed == "x"

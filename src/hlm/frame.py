@@ -49,10 +49,10 @@ def to_pandas(data, columns=None) -> pd.DataFrame:
     module = type(data).__module__.split(".")[0]
     if module == "polars":
         sub = data if columns is None else data.select(list(columns))
-        return sub.to_pandas()
+        return _arrow_to_pandas(sub.to_arrow())
     if module == "pyarrow":
         sub = data if columns is None else data.select(list(columns))
-        return sub.to_pandas()
+        return _arrow_to_pandas(sub)
     if isinstance(data, Mapping):
         df = pd.DataFrame({k: data[k] for k in (columns or data.keys())})
         return df
@@ -60,6 +60,22 @@ def to_pandas(data, columns=None) -> pd.DataFrame:
         f"data of type {type(data).__name__} is not supported: pass a pandas or polars "
         "DataFrame, a pyarrow Table, or a dict of equal-length arrays"
     )
+
+
+def _arrow_to_pandas(table) -> pd.DataFrame:
+    """Arrow to pandas keeping integer columns with nulls as integers (pandas' nullable Int).
+
+    Arrow's default turns them into float64, which would make integer group ids look like
+    floating-point labels ("2.0").
+    """
+    import pyarrow as pa
+
+    def mapper(t):
+        if pa.types.is_integer(t):
+            return pd.Int64Dtype()
+        return None
+
+    return table.to_pandas(types_mapper=mapper)
 
 
 def available_columns(data) -> list[str]:
@@ -172,3 +188,23 @@ def _drop_unused_categories(df: pd.DataFrame) -> pd.DataFrame:
         if len(col.cat.categories) != col.nunique(dropna=True):
             fixed[c] = col.cat.remove_unused_categories()
     return df.assign(**fixed) if fixed else df
+
+
+def level_complete_sample(df: pd.DataFrame, head: int) -> pd.DataFrame:
+    """The first ``head`` rows plus the first row showing each value of each discrete column.
+
+    Coding that formulaic fixes on these rows (dummy columns of ``C(k)`` for an integer
+    ``k``, say) covers every level in the data, so later row chunks are coded the same way.
+    Categorical columns already know their levels and float columns are not discrete.
+    """
+    if len(df) <= head:
+        return df
+    positions = [np.arange(head)]
+    for c in df.columns:
+        dtype = df[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_float_dtype(dtype):
+            continue
+        first = ~pd.Series(df[c].to_numpy()).duplicated().to_numpy()
+        positions.append(np.flatnonzero(first))
+    rows = np.unique(np.concatenate(positions))
+    return df.iloc[rows]

@@ -17,8 +17,8 @@ from hlm.design.crossprod import CrossProducts, accumulate, shift_and_scale
 from hlm.design.fixed import FixedDesign, required_variables
 from hlm.design.random import RandomBlock, build_block, required_columns
 from hlm.design.rank import independent_columns
-from hlm.errors import DataError, IdentifiabilityError, RankDeficiencyWarning
-from hlm.frame import prepare_frame
+from hlm.errors import DataError, DataWarning, IdentifiabilityError, RankDeficiencyWarning
+from hlm.frame import level_complete_sample, prepare_frame
 from hlm.linalg.blocked import BlockedCholesky
 from hlm.spec.formula import ModelSpec, parse_formula
 
@@ -119,7 +119,7 @@ class LinearMixedModel:
         columns = list(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
         for term in spec.random:
             columns += required_columns(term)
-        columns = list(dict.fromkeys(columns))
+        columns = list(dict.fromkeys(columns + _named_columns(spec, data, columns)))
         groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
         data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights")
         data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
@@ -128,11 +128,12 @@ class LinearMixedModel:
         w = _check_weights(df[_WEIGHTS].to_numpy(dtype=float)) if weights is not None else None
         off = df[_OFFSET].to_numpy(dtype=float) if offset is not None else None
         cache: dict = {}
-        blocks = [build_block(t, df, cache) for t in spec.random]
+        sample = level_complete_sample(df, chunk_rows)
+        blocks = [build_block(t, df, cache, sample) for t in spec.random]
         order = lme4_term_order([b.J for b in blocks])
         blocks = [blocks[i] for i in order]
         _check_identifiable(blocks, len(df))
-        design, A = _cross_products(spec, df, blocks, w, off, chunk_rows)
+        design, A = _cross_products(spec, df, blocks, w, off, chunk_rows, sample)
         keep, dropped = independent_columns(A.G[:-1, :-1], design.names)
         if dropped:
             warnings.warn(
@@ -218,6 +219,22 @@ def _check_method(method: str) -> str:
     return m
 
 
+def _named_columns(spec: ModelSpec, data, known: list[str]) -> list[str]:
+    """Data columns named inside the formula that formulaic does not report.
+
+    formulaic's ``required_variables`` leaves out the arguments of stateful transforms such
+    as ``scale(x)``, ``center(x)`` or ``poly(x, 2)``; any name in the formula text that is a
+    column of the data is needed too.
+    """
+    from hlm.frame import available_columns
+    from hlm.spec.tokens import tokenize
+
+    have = set(available_columns(data))
+    texts = [spec.response, spec.fixed] + [t.lhs for t in spec.random]
+    names = [tok.text for text in texts for tok in tokenize(text) if tok.kind == "atom"]
+    return [c for c in dict.fromkeys(names) if c in have and c not in known]
+
+
 def _predictor_columns(spec: ModelSpec) -> set[str]:
     cols = set(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
     for t in spec.random:
@@ -285,11 +302,36 @@ def _term_columns(block, design, chunk, Xy) -> np.ndarray:
     return Xy[:, idx].copy()
 
 
-def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows):
+#: without an intercept, columns this many SDs from zero cost digits in the criterion
+OFF_CENTRE = 1e3
+
+
+def _warn_off_centre(Xy: np.ndarray, names: list[str]) -> None:
+    """Warn when, without an intercept, a column sits far from zero relative to its spread.
+
+    With an intercept the columns are centred before accumulation and nothing is lost; without
+    one, centring would change the model, and the Schur complement of the random effects then
+    cancels about ``2 log10(|mean| / sd)`` digits.
+    """
+    mean, sd = Xy.mean(axis=0), Xy.std(axis=0)
+    far = [n for n, m, s in zip(names, mean, sd, strict=True) if s > 0 and abs(m) > OFF_CENTRE * s]
+    if far:
+        warnings.warn(
+            f"the model has no intercept and column(s) {far} lie more than {OFF_CENTRE:g} "
+            "standard deviations from zero: the criterion may lose digits; centre them or add "
+            "an intercept if the model allows",
+            DataWarning,
+            stacklevel=4,
+        )
+
+
+def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
     """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
     n = len(df)
     A = None
     design = None
+    if len(sample) < n:  # several chunks: fix the coding on rows that show every level
+        design, _ = FixedDesign.from_first_chunk(spec.response, spec.fixed, sample)
     J = [b.J for b in blocks]
     for start in range(0, n, chunk_rows):
         chunk = df.iloc[start : start + chunk_rows]
@@ -303,6 +345,8 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows):
         if start == 0:
             icol = design.names.index("(Intercept)") if design.has_intercept else None
             shift, scale = shift_and_scale(Xy, wc, icol)
+            if icol is None:
+                _warn_off_centre(Xy, design.names + [spec.response])
         Z = [_term_columns(b, design, chunk, Xy) for b in blocks]
         codes = [b.codes[start : start + chunk_rows] for b in blocks]
         part = accumulate(

@@ -117,7 +117,9 @@ def required_columns(term: RandomTerm) -> list[str]:
     return cols
 
 
-def build_block(term: RandomTerm, df: pd.DataFrame, factor_cache: dict) -> RandomBlock:
+def build_block(
+    term: RandomTerm, df: pd.DataFrame, factor_cache: dict, sample: pd.DataFrame | None = None
+) -> RandomBlock:
     """Code a term's groups and fix its Z coding on the data ``df``.
 
     Parameters
@@ -127,6 +129,10 @@ def build_block(term: RandomTerm, df: pd.DataFrame, factor_cache: dict) -> Rando
         All (clean) rows; group coding needs every level.
     factor_cache : dict
         Column name -> (codes, labels), shared between terms to code each column once.
+    sample : pandas.DataFrame, optional
+        Rows that show every level of every discrete column (see
+        :func:`hlm.frame.level_complete_sample`); fixes the coding of the term's left side
+        without materialising it for all rows.
     """
     parts = []
     for f in term.factors:
@@ -144,7 +150,8 @@ def build_block(term: RandomTerm, df: pd.DataFrame, factor_cache: dict) -> Rando
             raise FormulaError(f"random-effects term {term.source!r} has no columns")
         return RandomBlock(term, term.group, columns, levels, codes, SimpleZ(intercept, names))
     try:
-        mm = Formula(term.lhs).get_model_matrix(df.iloc[: min(len(df), 1000)], na_action="ignore")
+        rows = df if sample is None else sample
+        mm = Formula(term.lhs).get_model_matrix(rows, na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot build the random effects of {term.source!r}: {exc}") from exc
     columns = [INTERCEPT if c == "Intercept" else c for c in mm.columns]

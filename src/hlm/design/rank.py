@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 #: a column is aliased when less than this fraction of its norm is outside earlier columns
+#: (R's ``qr`` tolerance, which lme4 uses); the Gram matrix holds squared norms
 RANK_TOL = 1e-7
 
 
@@ -35,7 +36,7 @@ def independent_columns(XtX: np.ndarray, names: list[str]) -> tuple[list[int], l
         else:
             v = np.zeros(0)
             r = d
-        if r > RANK_TOL * d:
+        if r > RANK_TOL**2 * d:
             k = len(keep)
             L[k, :k] = v
             L[k, k] = np.sqrt(r)

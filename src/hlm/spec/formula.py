@@ -142,11 +142,20 @@ def _has_top_bar(tokens: list[Token]) -> bool:
     return any(p[0] in ("|", "||") for p in split_top(tokens, {"|", "||"})[1:])
 
 
+def _unwrap(tokens: list[Token]) -> list[Token]:
+    """Strip redundant outer parentheses: ``((1 | g))`` is ``(1 | g)``, as in lme4."""
+    while is_wrapped(tokens) and is_wrapped(tokens[1:-1]):
+        tokens = tokens[1:-1]
+    return tokens
+
+
 def _is_bar_term(tokens: list[Token]) -> bool:
+    tokens = _unwrap(tokens)
     return is_wrapped(tokens) and _has_top_bar(tokens[1:-1])
 
 
 def _parse_bar_term(tokens: list[Token], formula: str) -> list[RandomTerm]:
+    tokens = _unwrap(tokens)
     inner = tokens[1:-1]
     source = untokenize(tokens, formula)
     parts = split_top(inner, {"|", "||"})
