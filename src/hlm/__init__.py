@@ -2,6 +2,7 @@
 
 from hlm import datasets
 from hlm.api import fit
+from hlm.centering import center, group_mean
 from hlm.errors import (
     ConvergenceWarning,
     DataError,
@@ -14,6 +15,19 @@ from hlm.errors import (
 )
 from hlm.model import LinearMixedModel
 from hlm.results.fitted import MixedModelResult
+from hlm.results.hlm_output import variance_explained
+from hlm.results.ols import OLSResult, ols
+from hlm.spec.levels import Levels
+from hlm.spec.special import (
+    additive_variance_components,
+    ancova,
+    cross_level_regression,
+    intercepts_and_slopes_as_outcomes,
+    means_as_outcomes,
+    random_coefficients,
+    random_effects_anova,
+    varying_intercepts,
+)
 
 __version__ = "0.1.0"
 
@@ -30,4 +44,17 @@ __all__ = [
     "SingularFitWarning",
     "datasets",
     "fit",
+    "Levels",
+    "OLSResult",
+    "additive_variance_components",
+    "ancova",
+    "center",
+    "cross_level_regression",
+    "group_mean",
+    "intercepts_and_slopes_as_outcomes",
+    "means_as_outcomes",
+    "ols",
+    "random_coefficients",
+    "random_effects_anova",
+    "varying_intercepts",
 ]

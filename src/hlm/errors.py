@@ -40,3 +40,25 @@ class SingularFitWarning(HLMWarning):
 
 class DataWarning(HLMWarning):
     """Something about the data deserves a look (dropped rows, float group labels, ...)."""
+
+
+class NestingError(HLMError):
+    """An output defined for nested designs was asked of a model with crossed factors."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the user's code, not to the line inside hlm.
+
+    The stack is walked to the first frame outside the hlm package, so that the warning
+    points at the user's ``hlm.fit(...)`` call wherever inside hlm it was raised.
+    """
+    import os
+    import sys
+    import warnings
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -7,8 +7,6 @@ cross-products alone, ``fit()`` optimises and returns a :class:`MixedModelResult
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -17,8 +15,14 @@ from hlm.design.crossprod import CrossProducts, accumulate, shift_and_scale
 from hlm.design.fixed import FixedDesign, required_variables
 from hlm.design.random import RandomBlock, build_block, required_columns
 from hlm.design.rank import independent_columns
-from hlm.errors import DataError, DataWarning, IdentifiabilityError, RankDeficiencyWarning
-from hlm.frame import level_complete_sample, prepare_frame
+from hlm.errors import (
+    DataError,
+    DataWarning,
+    IdentifiabilityError,
+    RankDeficiencyWarning,
+    warn,
+)
+from hlm.frame import check_columns, level_complete_sample, prepare_frame
 from hlm.linalg.blocked import BlockedCholesky
 from hlm.spec.formula import ModelSpec, parse_formula
 
@@ -121,6 +125,7 @@ class LinearMixedModel:
             columns += required_columns(term)
         columns = list(dict.fromkeys(columns + _named_columns(spec, data, columns)))
         groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
+        check_columns(columns, data)  # every missing formula column named at once
         data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights")
         data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
         frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
@@ -136,13 +141,12 @@ class LinearMixedModel:
         design, A = _cross_products(spec, df, blocks, w, off, chunk_rows, sample)
         keep, dropped = independent_columns(A.G[:-1, :-1], design.names)
         if dropped:
-            warnings.warn(
+            warn(
                 "fixed-effect column(s) "
                 + ", ".join(repr(d) for d in dropped)
                 + " are linear combinations of earlier columns and were dropped "
                 "(rank-deficient X)",
                 RankDeficiencyWarning,
-                stacklevel=2,
             )
             A = A.select(keep)
         wi = None if w is None else {"sum_log_w": A.sum_log_w}
@@ -316,12 +320,11 @@ def _warn_off_centre(Xy: np.ndarray, names: list[str]) -> None:
     mean, sd = Xy.mean(axis=0), Xy.std(axis=0)
     far = [n for n, m, s in zip(names, mean, sd, strict=True) if s > 0 and abs(m) > OFF_CENTRE * s]
     if far:
-        warnings.warn(
+        warn(
             f"the model has no intercept and column(s) {far} lie more than {OFF_CENTRE:g} "
             "standard deviations from zero: the criterion may lose digits; centre them or add "
             "an intercept if the model allows",
             DataWarning,
-            stacklevel=4,
         )
 
 

@@ -8,12 +8,10 @@ by the first factor's level, then the second's, keeping only combinations that o
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
-from hlm.errors import DataWarning
+from hlm.errors import DataWarning, warn
 
 
 def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -36,11 +34,10 @@ def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
             codes, labels = remap[codes], labels[used]
         return codes, labels
     if pd.api.types.is_float_dtype(dtype):
-        warnings.warn(
+        warn(
             f"grouping column {name!r} is floating point; its values are used as labels "
             "(convert it to integers or strings to silence this)",
             DataWarning,
-            stacklevel=4,
         )
     codes, uniques = pd.factorize(column, sort=True)
     labels = np.array([_label(u) for u in uniques], dtype=object)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from hlm.engines.log import FitLog
 from hlm.engines.profiled import minimize_bobyqa, polish_boundary
-from hlm.errors import ConvergenceWarning, SingularFitWarning
+from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
 
 #: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
 SINGULAR_TOL = 1e-4
@@ -40,12 +38,12 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000):
             f"the optimizer stopped without converging ({opt.message}); try another starting "
             "value (theta0=...), rescaling predictors, or a simpler random-effects structure"
         )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warn(msg, ConvergenceWarning)
         notes.append(msg)
     singular = bool(np.any(theta[cov.diagonal_mask()] < SINGULAR_TOL))
     if singular:
         msg = "boundary (singular) fit: a variance is (close to) zero or a correlation is +-1"
-        warnings.warn(msg, SingularFitWarning, stacklevel=3)
+        warn(msg, SingularFitWarning)
         notes.append(msg)
     if model.dropped_columns:
         notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
@@ -131,12 +133,103 @@ class MixedModelResult:
         fit, y = fitted_values(self)
         return (y - fit).rename("residual")
 
-    # ------------------------------------------------------------------ display
-    def summary(self) -> str:
-        """A text summary in the manner of lme4's ``summary(fit)``."""
-        from hlm.results.summary import summary_text
+    # ------------------------------------------------------------------ HLM-style output
+    @cached_property
+    def _hierarchy(self):
+        """Per-group cross-products of the nested design (one more pass over the rows)."""
+        from hlm.results.hierarchy import build_hierarchy
 
-        return summary_text(self)
+        return build_hierarchy(self)
+
+    def reliability(self, group: str | None = None) -> pd.DataFrame:
+        """Reliability of each group's OLS estimate of each random coefficient.
+
+        ``lambda_qj = tau_qq / (tau_qq + sigma^2 [(Z_j'Z_j)^{-1}]_qq)`` (Raudenbush & Bryk
+        2002, eq. 3.42, per coefficient); ``.mean()`` is the average reliability HLM prints.
+        One row per group of ``group`` (default: the finest grouping factor), one column per
+        random coefficient; NaN for groups too small (or rank deficient) for their own fit.
+        Nested designs only (:class:`hlm.errors.NestingError` otherwise).  See
+        :func:`hlm.results.hlm_output.reliability`.
+        """
+        from hlm.results.hlm_output import reliability
+
+        return reliability(self._hierarchy, group)
+
+    def icc(self) -> pd.Series:
+        """Intra-class correlation: each grouping level's share of the variance at x = 0.
+
+        ``tau_00 / (tau_00 + sigma^2)`` for a random-intercept model; with random slopes,
+        the intercept variances' shares (the variance at x = 0); one value per grouping
+        level, finest first.  See :func:`hlm.results.hlm_output.icc`.
+        """
+        from hlm.results.hlm_output import icc
+
+        return icc(self._hierarchy)
+
+    def variance_tests(self) -> pd.DataFrame:
+        """Raudenbush & Bryk's chi-square homogeneity test of each variance component.
+
+        One row per (group, coefficient), columns ``chi2, df, p, n_groups_used``; see
+        :func:`hlm.results.hlm_output.variance_tests`.
+        """
+        from hlm.results.hlm_output import variance_tests
+
+        return variance_tests(self._hierarchy)
+
+    def ols_by_group(self, group: str | None = None) -> pd.DataFrame:
+        """Per-group OLS estimates beside the empirical Bayes estimates and the shrinkage.
+
+        See :func:`hlm.results.hlm_output.ols_by_group`.
+        """
+        from hlm.results.hlm_output import ols_by_group
+
+        return ols_by_group(self._hierarchy, group)
+
+    def robust_vcov(self, kind: str = "CR2") -> pd.DataFrame:
+        """Cluster-robust covariance of the fixed effects, clustered by the top grouping level.
+
+        Parameters
+        ----------
+        kind : {"CR2", "CR1", "CR0"}
+            CR2: Bell-McCaffrey bias-reduced (as R's ``clubSandwich::vcovCR(fit, type =
+            "CR2")``); CR1: CR0 times ``J / (J - 1)``; CR0: Liang-Zeger.  Bread
+            ``(X'V^{-1}X)^{-1}``, meat from the marginal residuals ``y - X beta``.  See
+            :mod:`hlm.results.robust`.
+        """
+        from hlm.results.robust import robust_vcov
+
+        return robust_vcov(self._hierarchy, kind)
+
+    @cached_property
+    def robust_se(self) -> pd.Series:
+        """Cluster-robust standard errors of the fixed effects, CR2 (Bell-McCaffrey).
+
+        Clustered by the highest grouping factor; the square roots of the diagonal of
+        ``robust_vcov("CR2")``.  Computed on first access (one more pass over the rows).
+        """
+        vc = self.robust_vcov("CR2")
+        return pd.Series(np.sqrt(np.diag(vc)), index=vc.index, name="robust_se")
+
+    # ------------------------------------------------------------------ display
+    def summary(self, style: str = "lme4") -> str:
+        """A text summary.
+
+        Parameters
+        ----------
+        style : {"lme4", "hlm"}
+            ``"lme4"``: the layout of lme4's ``summary(fit)``.  ``"hlm"``: the layout of HLM 8
+            (level equations, fixed effects with model-based and robust standard errors,
+            variance components with chi-square tests and reliabilities; nested designs).
+        """
+        if style == "lme4":
+            from hlm.results.summary import summary_text
+
+            return summary_text(self)
+        if style == "hlm":
+            from hlm.results.hlm_summary import hlm_summary_text
+
+            return hlm_summary_text(self)
+        raise ValueError(f"style must be 'lme4' or 'hlm', got {style!r}")
 
     def __str__(self) -> str:
         return self.summary()

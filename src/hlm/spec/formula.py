@@ -197,7 +197,10 @@ def _parse_groups(tokens: list[Token], formula: str, source: str) -> list[tuple[
     """``a/b`` -> ``[("a",), ("b", "a")]``; ``a:b`` -> ``[("a", "b")]``."""
     out: list[tuple[str, ...]] = []
     outer: tuple[str, ...] = ()
-    for _, piece in split_top(tokens, {"/"}):
+    for op, piece in split_top(tokens, {"/"}):
+        if not piece:
+            where = f"after {op!r} " if op else ""
+            raise FormulaError(f"empty grouping factor {where}in {source!r}")
         names: list[str] = []
         for _, atom in split_top(piece, {":"}):
             if len(atom) != 1 or atom[0].kind not in ("atom", "str"):
