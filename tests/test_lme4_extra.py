@@ -31,11 +31,8 @@ from hlm.results.fitted import MixedModelResult
 SEPARATE = {"sleepstudy_nearcollinear"}
 CASES = [c for c in case_ids() if c.split("__")[0] not in SEPARATE]
 
-NOINTERCEPT_BUG = (
-    "bug: y ~ 0 + x with mean(x) = 1e4: without an intercept shift_and_scale() does not "
-    "centre, the penalised RSS comes out of a Cholesky of uncentred cross-products and loses "
-    "~8 digits, so the profiled criterion is off by ~4e-5"
-)
+# y ~ 0 + x with mean(x) = 1e4 once lost ~8 digits (uncentred cross-products without an
+# intercept); the nointercept cases below are its regression tests.
 
 
 def with_marks(cases, failing: dict[str, str]):
@@ -109,7 +106,7 @@ def test_criterion_at_optimum(fits, case):
     assert res.criterion >= ref["criterion"] - 1e-3, "much better than lme4: suspicious"
 
 
-@pytest.mark.parametrize("case", with_marks(CASES, {"nointercept": NOINTERCEPT_BUG}))
+@pytest.mark.parametrize("case", with_marks(CASES, {}))
 def test_objective_at_lme4_theta(case):
     ref = reference(case)
     model = hlm.LinearMixedModel.from_formula(
@@ -130,7 +127,7 @@ def test_fixef(fits, case):
         assert abs(res.fixef[hlm_name(ref, name)] - want) <= tol, name
 
 
-@pytest.mark.parametrize("case", with_marks(CASES, {"nointercept": NOINTERCEPT_BUG}))
+@pytest.mark.parametrize("case", with_marks(CASES, {}))
 def test_fixef_se(fits, case):
     ref, res = reference(case), fits(case)
     for name in ref["fixef_names"]:
@@ -153,7 +150,7 @@ def test_theta_and_its_names(fits, case):
     assert np.all(np.abs(res.theta - want) <= np.maximum(1e-3 * np.abs(want), 1e-4))
 
 
-@pytest.mark.parametrize("case", with_marks(CASES, {"nointercept": NOINTERCEPT_BUG}))
+@pytest.mark.parametrize("case", with_marks(CASES, {}))
 def test_varcorr(fits, case):
     ref, res = reference(case), fits(case)
     rows = res.varcorr().to_dict("records")
@@ -375,7 +372,6 @@ def test_nointercept_reference_is_exact(method):
     assert exact == pytest.approx(ref["criterion"], rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=NOINTERCEPT_BUG)
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_nointercept_objective_matches_exact_arithmetic(method):
     data = read_sim("nointercept.csv")
@@ -385,7 +381,6 @@ def test_nointercept_objective_matches_exact_arithmetic(method):
         assert model.objective([theta]) == pytest.approx(exact, rel=1e-10, abs=0)
 
 
-@pytest.mark.xfail(strict=True, reason=NOINTERCEPT_BUG + " (a spurious, lower 'optimum')")
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_nointercept_criterion_not_below_true_minimum(fits, method):
     ref = reference(f"nointercept__{method}")

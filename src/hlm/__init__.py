@@ -57,4 +57,5 @@ __all__ = [
     "random_coefficients",
     "random_effects_anova",
     "varying_intercepts",
+    "variance_explained",
 ]

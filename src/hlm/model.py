@@ -11,13 +11,17 @@ import numpy as np
 import pandas as pd
 
 from hlm.design.covariance import CovarianceStructure
-from hlm.design.crossprod import CrossProducts, accumulate, shift_and_scale
+from hlm.design.crossprod import (
+    CrossProducts,
+    accumulate,
+    hidden_intercept_basis,
+    shift_and_scale,
+)
 from hlm.design.fixed import FixedDesign, required_variables
 from hlm.design.random import RandomBlock, build_block, required_columns
 from hlm.design.rank import independent_columns
 from hlm.errors import (
     DataError,
-    DataWarning,
     IdentifiabilityError,
     RankDeficiencyWarning,
     warn,
@@ -139,7 +143,7 @@ class LinearMixedModel:
         blocks = [blocks[i] for i in order]
         _check_identifiable(blocks, len(df))
         design, A = _cross_products(spec, df, blocks, w, off, chunk_rows, sample)
-        keep, dropped = independent_columns(A.G[:-1, :-1], design.names)
+        keep, dropped = independent_columns(A.model_G()[:-1, :-1], design.names)
         if dropped:
             warn(
                 "fixed-effect column(s) "
@@ -162,10 +166,10 @@ class LinearMixedModel:
         return self.method == "REML"
 
     def _scale_y(self) -> float:
-        return float(self.A.scale[-1])
+        return float(self.A.out_scale[-1])
 
     def _logdet_scale_X(self) -> float:
-        return 2.0 * float(np.log(self.A.scale[:-1]).sum())
+        return 2.0 * float(np.log(self.A.out_scale[:-1]).sum())
 
     def objective(self, theta) -> float:
         """The profiled criterion at ``theta``: REML criterion or ML deviance (-2 log L).
@@ -306,28 +310,6 @@ def _term_columns(block, design, chunk, Xy) -> np.ndarray:
     return Xy[:, idx].copy()
 
 
-#: without an intercept, columns this many SDs from zero cost digits in the criterion
-OFF_CENTRE = 1e3
-
-
-def _warn_off_centre(Xy: np.ndarray, names: list[str]) -> None:
-    """Warn when, without an intercept, a column sits far from zero relative to its spread.
-
-    With an intercept the columns are centred before accumulation and nothing is lost; without
-    one, centring would change the model, and the Schur complement of the random effects then
-    cancels about ``2 log10(|mean| / sd)`` digits.
-    """
-    mean, sd = Xy.mean(axis=0), Xy.std(axis=0)
-    far = [n for n, m, s in zip(names, mean, sd, strict=True) if s > 0 and abs(m) > OFF_CENTRE * s]
-    if far:
-        warn(
-            f"the model has no intercept and column(s) {far} lie more than {OFF_CENTRE:g} "
-            "standard deviations from zero: the criterion may lose digits; centre them or add "
-            "an intercept if the model allows",
-            DataWarning,
-        )
-
-
 def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
     """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
     n = len(df)
@@ -345,12 +327,12 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
             Xy = design.Xy(chunk)
         if off is not None:
             Xy[:, -1] -= off[start : start + chunk_rows]
-        if start == 0:
-            icol = design.names.index("(Intercept)") if design.has_intercept else None
-            shift, scale = shift_and_scale(Xy, wc, icol)
-            if icol is None:
-                _warn_off_centre(Xy, design.names + [spec.response])
         Z = [_term_columns(b, design, chunk, Xy) for b in blocks]
+        if not design.has_intercept:  # a hidden ones column lets every column be centred
+            Xy = np.column_stack((np.ones(len(Xy)), Xy))
+        if start == 0:
+            icol = design.names.index("(Intercept)") if design.has_intercept else 0
+            shift, scale = shift_and_scale(Xy, wc, icol)
         codes = [b.codes[start : start + chunk_rows] for b in blocks]
         part = accumulate(
             Xy,
@@ -363,4 +345,6 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
             sum_log_w=0.0 if wc is None else float(np.log(wc).sum()),
         )
         A = part if A is None else A + part
+    if not design.has_intercept:
+        A.basis = hidden_intercept_basis(A.shift, A.scale)
     return design, A

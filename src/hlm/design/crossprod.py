@@ -43,6 +43,12 @@ class CrossProducts:
     shift, scale : ndarray, shape (m,)
         The transform applied to each column of ``[X y]`` before accumulation:
         ``(value - shift) / scale``.
+    basis : ndarray, shape (m, m_model), optional
+        Set when the model has no intercept: the statistics are then accumulated for
+        ``[1, X, y]`` (a hidden column of ones, so that every other column can be centred
+        without loss of precision), and the model's columns ``[X/s, y/s_y]`` are
+        ``[1, X_s, y_s] @ basis``.  Schur complements are formed in the accumulation basis
+        and mapped with ``basis``, which keeps the digits that centring saves.
     """
 
     n: int
@@ -53,6 +59,21 @@ class CrossProducts:
     pairs: dict = field(default_factory=dict)
     shift: np.ndarray | None = None
     scale: np.ndarray | None = None
+    basis: np.ndarray | None = None
+
+    @property
+    def out_shift(self) -> np.ndarray:
+        """Shift of the model's columns (zero for those of a model without intercept)."""
+        return self.shift if self.basis is None else np.zeros(self.basis.shape[1])
+
+    @property
+    def out_scale(self) -> np.ndarray:
+        """Scale of the model's columns ``[X y]``."""
+        return self.scale if self.basis is None else self.scale[1:]
+
+    def model_G(self) -> np.ndarray:
+        """``[X y]'[X y]`` in the model's (scaled) columns."""
+        return self.G if self.basis is None else self.basis.T @ self.G @ self.basis
 
     def __add__(self, other: CrossProducts) -> CrossProducts:
         """Merge the statistics of two disjoint sets of rows (same shift and scale)."""
@@ -68,11 +89,18 @@ class CrossProducts:
             pairs={k: self.pairs[k] + other.pairs[k] for k in self.pairs},
             shift=self.shift,
             scale=self.scale,
+            basis=self.basis,
         )
 
     def select(self, keep: np.ndarray) -> CrossProducts:
         """Keep the fixed-effect columns ``keep`` (indices into X); y stays last."""
-        idx = np.append(np.asarray(keep, dtype=np.intp), self.G.shape[0] - 1)
+        basis = None
+        keep = np.asarray(keep, dtype=np.intp)
+        if self.basis is None:
+            idx = np.append(keep, self.G.shape[0] - 1)
+        else:  # the hidden ones column stays first
+            idx = np.concatenate(([0], keep + 1, [self.G.shape[0] - 1]))
+            basis = self.basis[np.ix_(idx, np.append(keep, self.basis.shape[1] - 1))]
         return CrossProducts(
             n=self.n,
             sum_log_w=self.sum_log_w,
@@ -82,7 +110,17 @@ class CrossProducts:
             pairs=self.pairs,
             shift=self.shift[idx],
             scale=self.scale[idx],
+            basis=basis,
         )
+
+
+def hidden_intercept_basis(shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``basis`` with ``[X/s, y/s_y] = [1, (X - c)/s, (y - c_y)/s_y] @ basis``."""
+    m = len(shift) - 1
+    basis = np.zeros((m + 1, m))
+    basis[0] = shift[1:] / scale[1:]
+    basis[1:] = np.eye(m)
+    return basis
 
 
 def shift_and_scale(Xy: np.ndarray, w: np.ndarray | None, intercept: int | None):

@@ -44,7 +44,9 @@ class BlockedCholesky:
     def __init__(self, A: CrossProducts, cov: CovarianceStructure):
         self.A = A
         self.cov = cov
-        self.m = A.G.shape[0]
+        self.m_acc = A.G.shape[0]  # columns of [X y] as accumulated
+        self.basis = A.basis  # maps them to the model's columns (None: the same)
+        self.m = self.m_acc if A.basis is None else A.basis.shape[1]
         self.K = len(A.ZZ)
         self.J = [zz.shape[0] for zz in A.ZZ]
         self.S = [zz.shape[1] for zz in A.ZZ]
@@ -64,7 +66,7 @@ class BlockedCholesky:
 
     # ---------------------------------------------------------------- static parts
     def _init_rest(self) -> None:
-        A, m = self.A, self.m
+        A, m = self.A, self.m_acc
         self.A_1r = sp.hstack([A.pairs[(0, k)] for k in range(1, self.K)], format="csr")
         self.A_1r_T = self.A_1r.T.tocsr()
         self.fill = PairProduct(self.A_1r, self.J[0], self.S[0])
@@ -112,7 +114,7 @@ class BlockedCholesky:
             self.L1 = batched.cholesky(M1)
             W1 = batched.solve_lower(self.L1, lam1.T @ A.ZXy[0])  # (J1, S1, m)
         self.W1 = W1
-        W1f = W1.reshape(self.q[0], self.m)
+        W1f = W1.reshape(self.q[0], self.m_acc)
         S = A.G - W1f.T @ W1f
         logdet = 2.0 * np.log(np.abs(np.diagonal(self.L1, axis1=1, axis2=2))).sum()
         if self.K > 1:
@@ -120,7 +122,9 @@ class BlockedCholesky:
             P1 = batched.solve_lower(self.L1, np.broadcast_to(lam1.T, M1.shape).copy())
             B = np.swapaxes(P1, 1, 2) @ P1
             R = self.A_rr - self.fill(B)
-            V = self.A_rx - self.A_1r_T @ (np.swapaxes(P1, 1, 2) @ W1).reshape(self.q[0], self.m)
+            V = self.A_rx - self.A_1r_T @ (np.swapaxes(P1, 1, 2) @ W1).reshape(
+                self.q[0], self.m_acc
+            )
             if self.rest_scalar:
                 lr = self._lambda_rest_diag(lams)
                 C = R * np.outer(lr, lr)
@@ -138,6 +142,9 @@ class BlockedCholesky:
             S = S - Wrx.T @ Wrx
             logdet += 2.0 * np.log(np.abs(np.diag(Lrr))).sum()
             self.Lrr, self.Wrx, self.P1 = Lrr, Wrx, P1
+        self.S_acc = S
+        if self.basis is not None:
+            S = self.basis.T @ S @ self.basis
         Lxx, info = lapack.dpotrf(S, lower=1, clean=1)
         if info != 0:
             self.ok = False
@@ -171,7 +178,7 @@ class BlockedCholesky:
         L = np.zeros((J, 2, 2))
         L[:, 0, 0], L[:, 1, 0], L[:, 1, 1] = l11, l21, l22
         self.L1 = L
-        W = np.empty((J, 2, self.m))
+        W = np.empty((J, 2, self.m_acc))
         W0 = (a * X0 + b * X1) / l11[:, None]
         W[:, 0, :] = W0
         W[:, 1, :] = (c * X1 - l21[:, None] * W0) / l22[:, None]
@@ -200,7 +207,13 @@ class BlockedCholesky:
 
     def pwrss(self) -> float:
         """Penalised weighted residual sum of squares (transformed y units)."""
-        return float(self.Lxx[-1, -1] ** 2)
+        if self.basis is None:
+            return float(self.Lxx[-1, -1] ** 2)
+        # Without an intercept the model's columns are far from centred and Lxx[-1, -1]
+        # comes out of a cancellation; the quadratic form in the centred accumulation basis
+        # at beta hat is accurate, and stationary in beta, so beta's own error hardly counts.
+        v = self.basis @ np.append(-self.beta(), 1.0)
+        return float(v @ self.S_acc @ v)
 
     def beta(self) -> np.ndarray:
         """Fixed effects in the transformed columns."""
@@ -212,20 +225,26 @@ class BlockedCholesky:
         p = self.p
         return la.solve_triangular(self.Lxx[:p, :p].T, np.eye(p), lower=False)
 
+    def W1_model(self) -> np.ndarray:
+        """``W1`` in the model's columns, shape (J1, S1, p + 1)."""
+        return self.W1 if self.basis is None else self.W1 @ self.basis
+
     def u(self, beta: np.ndarray) -> list[np.ndarray]:
         """Spherical random effects per term, shape (J_k, S_k), transformed y units."""
         p = self.p
         out_rest = []
+        W1 = self.W1_model()
         if self.K > 1:
-            r = self.Wrx[:, p] - self.Wrx[:, :p] @ beta
+            Wrx = self.Wrx if self.basis is None else self.Wrx @ self.basis
+            r = Wrx[:, p] - Wrx[:, :p] @ beta
             ur = la.solve_triangular(self.Lrr.T, r, lower=False)
-            r1 = self.W1[:, :, p] - self.W1[:, :, :p] @ beta
+            r1 = W1[:, :, p] - W1[:, :, :p] @ beta
             r1 = r1 - (self.Wr @ ur).reshape(self.J[0], self.S[0])
             for i, k in enumerate(range(1, self.K)):
                 o = self.rest_offsets[i]
                 out_rest.append(ur[o : o + self.q[k]].reshape(self.J[k], self.S[k]))
         else:
-            r1 = self.W1[:, :, p] - self.W1[:, :, :p] @ beta
+            r1 = W1[:, :, p] - W1[:, :, :p] @ beta
         u1 = batched.solve_upper_t(self.L1, r1[:, :, None])[:, :, 0]
         return [u1] + out_rest
 

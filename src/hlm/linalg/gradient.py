@@ -37,14 +37,15 @@ def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
     p = chol.p
     lam = chol.lams[0]
     L = chol.L1
-    ZZ, ZXy = A.ZZ[0], A.ZXy[0]
+    ZZ = A.ZZ[0]
+    ZXy = A.ZXy[0] if A.basis is None else A.ZXy[0] @ A.basis
     beta = chol.beta()
     u = chol.u(beta)[0]  # (J, S)
     # M^{-1} lambda' ZZ per group
     T = lam.T @ ZZ  # (J, S, S)
     B = batched.solve_upper_t(L, batched.solve_lower(L, T))
     if reml:
-        C = batched.solve_upper_t(L, chol.W1[:, :, :p])  # (J, S, p)
+        C = batched.solve_upper_t(L, chol.W1_model()[:, :, :p])  # (J, S, p)
         Lx = chol.Lxx[:p, :p]
         Linv = la.solve_triangular(Lx, np.eye(p), lower=True)
         H = Linv.T @ Linv

@@ -58,8 +58,9 @@ def estimates_at(model, theta: np.ndarray) -> Estimates:
     p = model.p
     names = model.fixed_names
     icol = names.index("(Intercept)") if "(Intercept)" in names else None
-    sy, cy = float(A.scale[-1]), float(A.shift[-1])
-    T = transform_matrix(A.shift[:-1], A.scale[:-1], icol)
+    shift, scale = A.out_shift, A.out_scale
+    sy, cy = float(scale[-1]), float(shift[-1])
+    T = transform_matrix(shift[:-1], scale[:-1], icol)
     beta_s = c.beta()
     beta = sy * (T @ beta_s)
     if icol is not None:

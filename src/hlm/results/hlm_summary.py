@@ -72,7 +72,8 @@ def _fixed_lines(res, H) -> list[str]:
         col = finest.columns[q]
         title = col if col == "(Intercept)" else f"{col} slope"
         names = [H.fixed_names[c] for c in cols]
-        blocks.append((f"For {title}, random over {finest.group}", names))
+        over = ", ".join(lev.group for lev in H.levels if col in lev.columns)
+        blocks.append((f"For {title}, random over {over}", names))
         seen.update(names)
     rest = [n for n in res.fixef.index if n not in seen]
     if rest:

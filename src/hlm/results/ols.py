@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from hlm.errors import FormulaError, RankDeficiencyWarning
+from hlm.errors import DataError, FormulaError, RankDeficiencyWarning
 
 
 def ols(formula, data, *, method: str = "REML", weights=None, offset=None, missing="drop"):
@@ -133,7 +133,7 @@ class OLSResult:
                  dropped_columns):  # fmt: skip
         n, p = X.shape
         if n <= p:
-            raise FormulaError(
+            raise DataError(
                 f"the model has {p} coefficients for {n} rows; least squares needs more rows"
             )
         Q, R = np.linalg.qr(X)

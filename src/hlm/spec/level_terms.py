@@ -104,12 +104,22 @@ def strip_tilde(text: str, what: str) -> str:
     rhs = untokenize(sides[-1][1], text)
     if not rhs:
         raise FormulaError(f"{what} {text!r} is empty; write '~ 1' for an intercept only")
-    if any(op in ("|", "||") for op, _ in split_top(sides[-1][1], {"|", "||"})[1:]):
+    if _has_bar(sides[-1][1]):
         raise FormulaError(
             f"{what} {text!r} contains '|': random effects are chosen with random= (and "
             "random3=), not written into the equations"
         )
     return rhs
+
+
+def _has_bar(tokens) -> bool:
+    """A ``|`` at the top level or in a parenthesised term (an lme4 bar term)."""
+    for _, piece in split_top(tokens, {"+", "-"}):
+        while is_wrapped(piece):
+            piece = piece[1:-1]
+        if len(split_top(piece, {"|", "||"})) > 1:
+            return True
+    return False
 
 
 def parse_rhs(rhs: str, what: str) -> list[LevelTerm]:

@@ -53,9 +53,7 @@ def means_as_outcomes(response: str, level2, group: str) -> Levels:
 
     ``tau_00`` is now the residual variance of the group means given ``W``.
     """
-    return Levels(
-        f"{response} ~ 1", {INTERCEPT: f"~ {_rhs(level2, 'level2')}"}, group=group
-    )
+    return Levels(f"{response} ~ 1", {INTERCEPT: f"~ {_rhs(level2, 'level2')}"}, group=group)
 
 
 def varying_intercepts(response: str, level1, group: str, level2=None) -> Levels:
