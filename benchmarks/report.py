@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
-import time
+import sys
+from pathlib import Path
 
-from cells import Cell
+from cells import CELLS, Cell
 
 DASH = "—"
 
@@ -35,6 +37,14 @@ def _mem_total_gib() -> str:
         return "? GiB"
 
 
+def machine() -> str:
+    """CPU model, core count, memory and Python version of this machine."""
+    return (
+        f"{_cpu_model()}, nproc={os.cpu_count()}, {_mem_total_gib()} RAM, "
+        f"Python {platform.python_version()}"
+    )
+
+
 def _header(tools: list[str], by: dict, settings: dict) -> list[str]:
     versions, blas = [], set()
     for tool in tools:
@@ -46,11 +56,10 @@ def _header(tools: list[str], by: dict, settings: dict) -> list[str]:
     return [
         "# hlm benchmarks",
         "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- machine: {_cpu_model()}, nproc={os.cpu_count()}, {_mem_total_gib()} RAM, "
-        f"Python {platform.python_version()}",
+        f"- date: {settings['date']}",
+        f"- machine: {settings['machine']}",
         f"- threads (every worker): {threads}",
-        f"- load average (1 min) at start / end: {settings.get('load', '?')}",
+        f"- load average (1 min) at start / end: {settings['load']}",
         f"- BLAS seen by the workers: {'; '.join(sorted(blas)) or 'unknown'}",
         f"- versions: {'; '.join(versions)}",
         f"- time: median of up to {settings['repeats']} fits after one warm-up fit, measured "
@@ -99,32 +108,35 @@ def _time(r: dict) -> str:
 
 
 def _memory_table(cells: list[Cell], tools: list[str], by: dict) -> list[str]:
-    syn = [c for c in cells if c.synthetic]
-    if not syn:
-        return []
-    head = ["cell", "n", "J"] + [f"{t} peak MB (× df)" for t in tools]
-    rows = [
+    head = [
         "",
         "## Peak memory (synthetic cells)",
         "",
-        "Peak RSS of the worker process during the fits (the data frame included, its "
-        "reading excluded), and its ratio to the tool's own data frame "
-        "(pandas deep memory, R object.size).",
+        "df = the tool's data frame (pandas deep memory, R `object.size`); peak = peak RSS "
+        "of the worker process during the fits (data frame included, its reading excluded); "
+        "fit + = peak minus the RSS right after reading the data.",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
+        "| cell | n | J | tool | df MB | peak MB | peak / df | fit + MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for cell in syn:
-        row = [cell.name, f"{cell.n:,}", f"{cell.J:,}"]
+    rows = []
+    for cell in (c for c in cells if c.synthetic):
         for t in tools:
             r = by.get((t, cell.name), {})
-            if r.get("status") == "ok" and r.get("peak_rss_mb"):
-                ratio = r["peak_rss_mb"] / r["df_mb"] if r.get("df_mb") else None
-                row.append(f"{r['peak_rss_mb']:.0f} ({_g(ratio)}×, df {r.get('df_mb', 0):.0f})")
-            else:
-                row.append(DASH)
-        rows.append("| " + " | ".join(row) + " |")
-    return rows
+            peak, df_mb, base = r.get("peak_rss_mb"), r.get("df_mb"), r.get("rss_loaded_mb")
+            if r.get("status") != "ok" or not peak:
+                continue
+            extra = peak - base if base and r.get("peak_excludes_load") else None
+            ratio = f"{peak / df_mb:.2f}" if df_mb else DASH
+            rows.append(
+                f"| {cell.name} | {cell.n:,} | {cell.J:,} | {t} | {_mb(df_mb)} | {_mb(peak)} "
+                f"| {ratio} | {_mb(extra)} |"
+            )
+    return head + rows if rows else []
+
+
+def _mb(x: float | None) -> str:
+    return DASH if x is None else f"{x:,.0f}"
 
 
 def _eval_table(cells: list[Cell], by: dict) -> list[str]:
@@ -186,11 +198,29 @@ def _details(by: dict) -> list[str]:
     return rows
 
 
-def render(cells: list[Cell], tools: list[str], results: list[dict], settings: dict) -> str:
-    """The markdown report: header, times, peak memory, evaluation cost, details."""
+def render(results: list[dict], settings: dict) -> str:
+    """The markdown report: header, times, peak memory, evaluation cost, details.
+
+    Parameters
+    ----------
+    results : list of dict
+        One result per (tool, cell), as returned by ``run.run_worker`` plus ``tool``
+        and ``cell`` keys.
+    settings : dict
+        ``cells``, ``tools``, ``threads``, ``repeats``, ``timeout``, ``date``,
+        ``machine`` and ``load`` of the run.
+    """
+    cells = [CELLS[c] for c in settings["cells"]]
+    tools = settings["tools"]
     by = {(r["tool"], r["cell"]): r for r in results}
     lines = _header(tools, by, settings) + ["## Times (s)", ""]
     lines += _main_table(cells, tools, by)
     lines += ["", "`*`: fewer timed fits than asked for (see Details); ratios are tool/hlm."]
     lines += _memory_table(cells, tools, by) + _eval_table(cells, by) + _details(by)
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    # Re-render a report from the raw results: python benchmarks/report.py latest.json
+    raw = json.loads(Path(sys.argv[1]).read_text())
+    print(render(raw["results"], raw["settings"]), end="")

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from cells import BENCH_DIR, CACHE_DIR, CELLS, REPO_DIR, Cell, data_dir, factor_levels
-from report import render
+from report import machine, render
 from synth import cache_path, generate
 
 TOOLS = ("hlm", "statsmodels", "mixedlm", "lme4")
@@ -172,6 +172,15 @@ def main(argv: list[str] | None = None) -> None:
     cells = [CELLS[c] for c in names]
 
     env = child_env(args.threads)
+    settings = {
+        "cells": names,
+        "tools": tools,
+        "threads": {v: env[v] for v in THREAD_VARS},
+        "repeats": args.repeats,
+        "timeout": args.timeout,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine(),
+    }
     load_start = os.getloadavg()[0]
     results: list[dict] = []
     for cell in cells:
@@ -189,13 +198,8 @@ def main(argv: list[str] | None = None) -> None:
             shown = f"{res['median']:.4g} s" if res["status"] == "ok" else res["message"]
             print(f"[{cell.name}] {tool}: {shown}", file=sys.stderr)
 
-    settings = {
-        "threads": {v: env[v] for v in THREAD_VARS},
-        "repeats": args.repeats,
-        "timeout": args.timeout,
-        "load": f"{load_start:.2f} / {os.getloadavg()[0]:.2f}",
-    }
-    text = render(cells, tools, results, settings)
+    settings["load"] = f"{load_start:.2f} / {os.getloadavg()[0]:.2f}"
+    text = render(results, settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.out.with_suffix(".json").write_text(

@@ -143,9 +143,11 @@ def test_contextual_effect(hsb):
     """With raw SES, the coefficient of the school mean is the contextual effect:
     between-school minus within-school effect (Raudenbush & Bryk 2002, sec. 5.2)."""
     within = hlm.Levels(
-        "MathAch ~ SES", {"(Intercept)": "~ SES_mean"}, group="School",
+        "MathAch ~ SES",
+        {"(Intercept)": "~ SES_mean"},
+        group="School",
         center={"SES": ["group", "mean"]},
-    )  # fmt: skip
+    )
     raw = hlm.Levels(
         "MathAch ~ SES", {"(Intercept)": "~ SES_mean"}, group="School", center={"SES": "mean"}
     )

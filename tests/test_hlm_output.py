@@ -344,3 +344,17 @@ def test_summary_uses_level_equations():
     assert "Level-2: beta_0 = gamma_00 + gamma_01 MEANSES + u_0" in text
     assert "gamma_01  MEANSES" in text
     assert "Mixed model:" not in text
+
+
+def test_offset_is_part_of_the_response():
+    df = data("sleepstudy")
+    plain = fit(SLEEP, "sleepstudy")
+    shifted = hlm.fit(SLEEP, df, offset=5.0 * df["Days"])
+    assert shifted.fixef["Days"] == pytest.approx(plain.fixef["Days"] - 5.0, rel=1e-6)
+    np.testing.assert_allclose(shifted.robust_se, plain.robust_se, rtol=1e-6)
+    np.testing.assert_allclose(
+        shifted.variance_tests()["chi2"], plain.variance_tests()["chi2"], rtol=1e-6
+    )
+    ols0, ols1 = plain.ols_by_group()["ols"], shifted.ols_by_group()["ols"]
+    np.testing.assert_allclose(ols1["Days"], ols0["Days"] - 5.0, rtol=1e-9)
+    np.testing.assert_allclose(ols1["(Intercept)"], ols0["(Intercept)"], rtol=1e-9)

@@ -12,16 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_reference_lme4 import as_vector, fixef_name_map, group_key, loose, reference
 
 import hlm
 from hlm import DataError, FormulaError
+from test_reference_lme4 import as_vector, fixef_name_map, group_key, loose, reference
 
 HSB_SPECS = {
     "hsb_a_anova": lambda: hlm.Levels("MathAch ~ 1", group="School"),
-    "hsb_b_means": lambda: hlm.Levels(
-        "MathAch ~ 1", {"(Intercept)": "~ MEANSES"}, group="School"
-    ),
+    "hsb_b_means": lambda: hlm.Levels("MathAch ~ 1", {"(Intercept)": "~ MEANSES"}, group="School"),
     "hsb_c_rcoef": lambda: hlm.Levels(
         "MathAch ~ cses", group="School", random=["(Intercept)", "cses"]
     ),
@@ -86,7 +84,9 @@ def test_hsb_mixed_formula_is_the_reference_model(model_id):
     ref = reference(f"{model_id}__REML")
     if model_id == "hsb_d_slopes_outcomes":  # lme4 wrote it with '*'
         assert ref["formula"] == "MathAch ~ MEANSES * cses + Sector * cses + (cses | School)"
-        expected = "MathAch ~ MEANSES + Sector + cses + MEANSES:cses + Sector:cses + (cses | School)"
+        expected = (
+            "MathAch ~ MEANSES + Sector + cses + MEANSES:cses + Sector:cses + (cses | School)"
+        )
     else:
         expected = ref["formula"]
     assert spec.mixed_formula() == expected
@@ -111,7 +111,10 @@ def test_hsb_mixed_formula_is_the_reference_model(model_id):
         ({"level1": "y ~ 1", "level2": {"(Intercept)": "~ w * v"}}, "y ~ w + v + w:v + (1 | g)"),
         ({"level1": "y ~ x", "level2": {"x": "~ 0 + w"}}, "y ~ w:x + (1 | g)"),
         ({"level1": "y ~ np.log(x)"}, "y ~ np.log(x) + (1 | g)"),
-        ({"level1": "y ~ {x + 1}", "level2": {"{x + 1}": "~ w"}}, "y ~ {x + 1} + w:{x + 1} + (1 | g)"),
+        (
+            {"level1": "y ~ {x + 1}", "level2": {"{x + 1}": "~ w"}},
+            "y ~ {x + 1} + w:{x + 1} + (1 | g)",
+        ),
         ({"level1": "y ~ C(k)", "random": ["(Intercept)", "C(k)"]}, "y ~ C(k) + (C(k) | g)"),
         ({"level1": "y ~ x*z", "level2": {"z:x": "~ w"}}, "y ~ x + z + x:z + w:x:z + (1 | g)"),
     ],
@@ -144,7 +147,8 @@ Level-2 model (School)
 
 Mixed model
     MathAch_ij = gamma_00 + gamma_01*MEANSES_j + gamma_02*Sector[T.Catholic]_j
-               + gamma_10*cses_ij + gamma_11*MEANSES_j*cses_ij + gamma_12*Sector[T.Catholic]_j*cses_ij
+               + gamma_10*cses_ij + gamma_11*MEANSES_j*cses_ij
+               + gamma_12*Sector[T.Catholic]_j*cses_ij
                + u_0j + u_1j*cses_ij + r_ij
 
 Fixed effects
@@ -253,7 +257,11 @@ def test_spec_errors(call, message):
 
 def test_level2_predictor_varying_within_groups_names_the_groups(hsb):
     spec = hlm.Levels("MathAch ~ 1", {"(Intercept)": "~ SES"}, group="School")
-    with pytest.raises(DataError, match=r"'SES' in the level-2 equation .* varies within 160 of 160 groups of School \(1224, 1288"):
+    with pytest.raises(
+        DataError,
+        match=r"'SES' in the level-2 equation .* varies within 160 of 160 groups of School "
+        r"\(1224, 1288",
+    ):
         hlm.fit(spec, hsb)
     few = hsb.assign(MEANSES=hsb["MEANSES"].where(hsb["School"] != "1288", hsb["SES"]))
     spec = hlm.Levels("MathAch ~ 1", {"(Intercept)": "~ MEANSES"}, group="School")

@@ -138,3 +138,21 @@ def test_random_specs_round_trip(spec):
     assert back.to_text() == text
     assert back.mixed_formula() == spec.mixed_formula()
     assert back.equations() == spec.equations()
+
+
+def test_command_line_reads_the_text_form(tmp_path, capsys):
+    from hlm.cli import main
+
+    csv = tmp_path / "sleep.csv"
+    hlm.datasets.load("sleepstudy").to_csv(csv, index=False)
+    spec = tmp_path / "spec.txt"
+    spec.write_text("level1: Reaction ~ Days\ngroup: Subject\nrandom: (Intercept), Days\n")
+    assert main(["fit", str(csv), "--levels", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "beta_1j = gamma_10 + u_1j" in out
+    assert "Formula: Reaction ~ Days + (Days | Subject)" in out
+    assert (
+        main(["fit", str(csv), "--levels", "level1: Reaction ~ Days; group: Subject; random:"]) == 0
+    )
+    assert "least squares" in capsys.readouterr().out
+    assert main(["fit", str(csv)]) == 2  # neither a formula nor --levels

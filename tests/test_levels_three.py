@@ -18,8 +18,12 @@ import hlm
 from hlm import DataError, FormulaError
 
 TRUE_FIXEF = {"(Intercept)": 10.0, "W": 1.0, "X": 0.5, "x": 2.0, "W:x": 0.3}
-TRUE_SD = {("school", "(Intercept)"): 1.0, ("school", "x"): 0.5,
-           ("child:school", "(Intercept)"): 0.8, ("child:school", "x"): 0.4}  # fmt: skip
+TRUE_SD = {
+    ("school", "(Intercept)"): 1.0,
+    ("school", "x"): 0.5,
+    ("child:school", "(Intercept)"): 0.8,
+    ("child:school", "x"): 0.4,
+}
 NESTED = "y ~ W + X + x + W:x + (x | school/child)"
 
 
@@ -32,16 +36,25 @@ def simulate(seed: int = 20260101, K: int = 50, J: int = 8, n: int = 8) -> pd.Da
     u = rng.normal(size=(K, 2)) * [1.0, 0.5]
     r = rng.normal(size=(K * J, 2)) * [0.8, 0.4]
     y = (
-        10 + 1.0 * W[school] + 0.5 * X[unit] + (2.0 + 0.3 * W[school]) * x
-        + u[school, 0] + r[unit, 0] + (u[school, 1] + r[unit, 1]) * x
+        10
+        + 1.0 * W[school]
+        + 0.5 * X[unit]
+        + (2.0 + 0.3 * W[school]) * x
+        + u[school, 0]
+        + r[unit, 0]
+        + (u[school, 1] + r[unit, 1]) * x
         + rng.normal(size=len(x))
-    )  # fmt: skip
+    )
     return pd.DataFrame(
         {
-            "y": y, "x": x, "X": X[unit], "W": W[school],
-            "school": [f"s{k}" for k in school], "child": [f"c{j % J}" for j in unit],
+            "y": y,
+            "x": x,
+            "X": X[unit],
+            "W": W[school],
+            "school": [f"s{k}" for k in school],
+            "child": [f"c{j % J}" for j in unit],
         }
-    )  # fmt: skip
+    )
 
 
 def three_level_spec(**changes) -> hlm.Levels:
@@ -69,13 +82,14 @@ def fits(data):
 def test_spec_and_mixed_formula():
     spec = three_level_spec()
     assert spec.random3 == (("(Intercept)", "(Intercept)"), ("x", "(Intercept)"))  # default
-    assert spec.mixed_formula() == (
-        "y ~ W + X + x + W:x + (x | school) + (x | child:school)"
-    )
+    assert spec.mixed_formula() == ("y ~ W + X + x + W:x + (x | school) + (x | child:school)")
     assert spec.gamma_map() == {
-        "gamma_000": "(Intercept)", "gamma_001": "W", "gamma_010": "X",
-        "gamma_100": "x", "gamma_101": "W:x",
-    }  # fmt: skip
+        "gamma_000": "(Intercept)",
+        "gamma_001": "W",
+        "gamma_010": "X",
+        "gamma_100": "x",
+        "gamma_101": "W:x",
+    }
 
 
 def test_equations():
@@ -140,9 +154,7 @@ def test_level2_predictor_checked_within_child_in_school(data):
 
 
 def test_random3_slope_of_a_level3_constant_is_refused(data):
-    spec = hlm.Levels(
-        "y ~ W", group="child", group3="school", random3=[("W", "(Intercept)")]
-    )
+    spec = hlm.Levels("y ~ W", group="child", group3="school", random3=[("W", "(Intercept)")])
     with pytest.raises(DataError, match="random3"):
         hlm.fit(spec, data)
 
@@ -170,6 +182,4 @@ def test_centring_at_three_levels(data):
     unit = data["school"] + ":" + data["child"]
     np.testing.assert_allclose(derived["x_mean"], data.groupby(unit)["x"].transform("mean"))
     np.testing.assert_allclose(derived["x_cwc"], data["x"] - derived["x_mean"])
-    np.testing.assert_allclose(
-        derived["x_mean3"], data.groupby("school")["x"].transform("mean")
-    )
+    np.testing.assert_allclose(derived["x_mean3"], data.groupby("school")["x"].transform("mean"))

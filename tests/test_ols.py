@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_reference_lme4 import fixef_name_map
 
 import hlm
 from hlm import DataError, FormulaError, RankDeficiencyWarning
+from test_reference_lme4 import fixef_name_map
 
 REFS = json.loads(
     (Path(__file__).parent / "fixtures" / "ols" / "ols_reference.json").read_text("utf-8")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_reference_lme4 import as_vector, reference
 
 import hlm
+from test_reference_lme4 import as_vector, reference
 
 CONSTRUCTORS = [
     (
@@ -42,7 +42,9 @@ CONSTRUCTORS = [
     ),
     (
         lambda: hlm.intercepts_and_slopes_as_outcomes("y", "x", "w", "g"),
-        hlm.Levels("y ~ x", {"(Intercept)": "~ w", "x": "~ w"}, group="g", random=["(Intercept)", "x"]),
+        hlm.Levels(
+            "y ~ x", {"(Intercept)": "~ w", "x": "~ w"}, group="g", random=["(Intercept)", "x"]
+        ),
         "y ~ w + x + w:x + (x | g)",
     ),
     (
@@ -102,9 +104,7 @@ def test_hsb_models_as_special_cases():
     for model_id, spec in fits.items():
         ref = reference(f"{model_id}__REML")
         model = hlm.LinearMixedModel.from_formula(spec, hsb)
-        assert model.objective(as_vector(ref["theta"])) == pytest.approx(
-            ref["criterion"], rel=1e-8
-        )
+        assert model.objective(as_vector(ref["theta"])) == pytest.approx(ref["criterion"], rel=1e-8)
 
 
 def test_ancova_slope_is_the_pooled_within_group_slope():

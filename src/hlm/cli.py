@@ -42,10 +42,27 @@ def _cmd_example(args) -> int:
 def _cmd_fit(args) -> int:
     import hlm
 
+    if (args.formula is None) == (args.levels is None):
+        raise HLMError("give either a formula or --levels (a level-equation spec), not both")
+    model = args.formula
+    if args.levels is not None:
+        model = hlm.Levels.from_text(_levels_text(args.levels))
     data = _read(args.data)
-    res = hlm.fit(args.formula, data, method=args.method)
+    res = hlm.fit(model, data, method=args.method)
+    if args.levels is not None:
+        print(model.equations() + "\n")
     print(res.summary())
     return 0
+
+
+def _levels_text(value: str) -> str:
+    """The text form of a spec: read from a file when ``value`` names one."""
+    from pathlib import Path
+
+    path = Path(value)
+    if "\n" not in value and ":" in value and not path.is_file():
+        return value  # the spec itself, e.g. "level1: y ~ x; group: g"
+    return path.read_text(encoding="utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(run=_cmd_example)
     fit = sub.add_parser("fit", help="fit a model to a CSV, Parquet, Stata or SPSS file")
     fit.add_argument("data")
-    fit.add_argument("formula")
+    fit.add_argument("formula", nargs="?", help="an lme4 formula")
+    fit.add_argument(
+        "--levels",
+        help="a level-equation spec instead of a formula: a file in the text form of "
+        "docs/levels.md, or the text itself ('level1: y ~ x; group: g')",
+    )
     fit.add_argument("--method", default="REML", choices=["REML", "ML", "reml", "ml"])
     fit.set_defaults(run=_cmd_fit)
     return parser

@@ -45,7 +45,11 @@ def to_pandas(data, columns=None) -> pd.DataFrame:
         Columns to keep; selecting before converting avoids copying unused columns.
     """
     if isinstance(data, pd.DataFrame):
-        return data if columns is None else data[list(columns)]
+        if columns is None:
+            return data
+        # a frame of the selected columns that shares their memory: ``data[cols]`` copies
+        # when the columns sit in one block in another order (e.g. read from Parquet)
+        return pd.DataFrame({c: data[c] for c in columns}, copy=False)
     module = type(data).__module__.split(".")[0]
     if module == "polars":
         sub = data if columns is None else data.select(list(columns))
@@ -128,9 +132,15 @@ def prepare_frame(data, columns: list[str], *, missing: str = "drop", labels_onl
     df = to_pandas(data, columns)
     if len(df) == 0:
         raise DataError("the data have no rows")
-    na = df.isna()
-    dropped_by = {c: int(k) for c, k in na.sum().items() if k}
-    bad = na.any(axis=1).to_numpy()
+    # column by column: frame-wide operations would consolidate the columns into one new
+    # block, a full copy of the data
+    bad = np.zeros(len(df), dtype=bool)
+    dropped_by = {}
+    for c in df.columns:
+        na = df[c].isna().to_numpy()
+        if na.any():
+            dropped_by[c] = int(na.sum())
+            bad |= na
     n_dropped = int(bad.sum())
     if n_dropped:
         if missing == "raise":
@@ -170,9 +180,9 @@ def _check_finite(df: pd.DataFrame) -> None:
     for c in df.columns:
         col = df[c]
         if pd.api.types.is_float_dtype(col.dtype):
-            values = col.to_numpy(dtype=float, na_value=np.nan)
+            values = col.to_numpy()
             if not np.isfinite(values).all():
-                k = int((~np.isfinite(values)).sum())
+                k = int(np.isinf(values).sum())
                 raise DataError(
                     f"column {c!r} has {k} infinite value(s); remove or recode them before fitting"
                 )

@@ -137,7 +137,7 @@ class MixedModelResult:
     @cached_property
     def _hierarchy(self):
         """Per-group cross-products of the nested design (one more pass over the rows)."""
-        from hlm.results.hierarchy import build_hierarchy
+        from hlm.results.nesting import build_hierarchy
 
         return build_hierarchy(self)
 

@@ -2,17 +2,18 @@
 
 HLM's outputs (reliabilities, homogeneity chi-squares, per-group OLS estimates,
 cluster-robust standard errors) are defined for nested designs: rows within level-2 units,
-optionally within level-3 units, and so on.  :func:`build_hierarchy` sorts a fitted model's
-grouping factors into such a chain, finest first, and makes one more pass over the rows to
-form, for every group ``g`` of the finest factor, the cross-products ``K_g = R_g' R_g`` of
-the rows
+optionally within level-3 units, and so on.  :func:`hlm.results.nesting.build_hierarchy`
+sorts a fitted model's grouping factors into such a chain, finest first, and makes one more
+pass over the rows to form, for every group ``g`` of the finest factor, the cross-products
+``K_g = R_g' R_g`` of the rows
 
     r = [Z_0, Z_1, ..., Z_{L-1}, X, y]
 
-(each level's random-effect columns, the kept fixed-effect columns, the response; with
-prior weights every row is multiplied by ``sqrt(w)``, which turns ``sigma^2 / w`` into
-``sigma^2``).  Because the design is nested, every higher-level group is a union of finest
-groups, so each output is algebra on these small matrices and nothing later has size n.
+(each level's random-effect columns, the kept fixed-effect columns, the response less any
+offset; with prior weights every row is multiplied by ``sqrt(w)``, which turns
+``sigma^2 / w`` into ``sigma^2``).  Because the design is nested, every higher-level group
+is a union of finest groups, so each output is algebra on these small matrices and nothing
+later has size n.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse
-
-from hlm.errors import NestingError
 
 #: relative tolerance on the smallest eigenvalue of a scaled cross-product matrix below
 #: which a group's own fit counts as rank deficient
@@ -129,8 +127,9 @@ def full_rank(F: np.ndarray) -> np.ndarray:
 class Hierarchy:
     """A fitted nested model reduced to per-group cross-products.
 
-    Build with :func:`build_hierarchy`.  Attributes: ``levels`` (finest first), ``K``
-    (J_0, R, R), ``p``, ``beta``, ``sigma2``, ``fixed_names``, ``weighted``.
+    Build with :func:`hlm.results.nesting.build_hierarchy`.  Attributes: ``levels``
+    (finest first), ``K`` (J_0, R, R), ``p``, ``beta``, ``sigma2``, ``fixed_names``,
+    ``weighted``.
     """
 
     def __init__(self, levels, K, beta, sigma2, fixed_names, weighted):
@@ -144,6 +143,8 @@ class Hierarchy:
         R = K.shape[1]
         self.xslice = slice(R - self.p - 1, R - 1)
         self.yidx = R - 1
+        # the result is immutable, so per-level computations are kept once made
+        self._memo: dict = {}
 
     def gram(self, l: int) -> np.ndarray:
         """Raw (weighted) cross-products of ``r`` summed within each level-``l`` group."""
@@ -169,6 +170,11 @@ class Hierarchy:
         list of list of int
             Per coefficient, indices into ``fixed_names``.
         """
+        if ("assignment", l) not in self._memo:
+            self._memo[("assignment", l)] = self._assign(l)
+        return self._memo[("assignment", l)]
+
+    def _assign(self, l: int) -> list[list[int]]:
         lev = self.levels[l]
         Kl = self._grams[l]
         out: list[list[int]] = [[] for _ in lev.columns]
@@ -222,6 +228,11 @@ class Hierarchy:
         the conditional modes of the levels above ``l`` (so that the deviation ``d`` tests
         this level's variance), and the fixed-effect prediction is added back for ``pred``.
         """
+        if ("own", l) not in self._memo:
+            self._memo[("own", l)] = self._own_fit(l)
+        return self._memo[("own", l)]
+
+    def _own_fit(self, l: int) -> OwnFit:
         lev = self.levels[l]
         K = self.K
         J0, R = K.shape[0], K.shape[1]
@@ -282,111 +293,3 @@ def _proportional(K: np.ndarray, z: int, c: int) -> bool:
     zz, cc, zc = K[:, z, z], K[:, c, c], K[:, z, c]
     ok = np.where(cc > 0, (zz > 0) & (zc * zc >= (1.0 - PROPORTIONAL_TOL) * zz * cc), True)
     return bool(ok.all())
-
-
-# ---------------------------------------------------------------------------- building
-def nested_levels(blocks) -> list[tuple[str, list[int]]]:
-    """The model's grouping factors as a nested chain, finest first.
-
-    Returns
-    -------
-    list of (group, block indices)
-
-    Raises
-    ------
-    NestingError
-        When two grouping factors are crossed (neither nested in the other) or define the
-        same groups under two names.
-    """
-    by_group: dict[str, list[int]] = {}
-    for k, b in enumerate(blocks):
-        by_group.setdefault(b.group, []).append(k)
-    order = sorted(by_group, key=lambda g: -blocks[by_group[g][0]].J)
-    for fine, coarse in zip(order, order[1:], strict=False):
-        bf, bc = blocks[by_group[fine][0]], blocks[by_group[coarse][0]]
-        parent = np.full(bf.J, -1, dtype=np.int64)
-        parent[bf.codes] = bc.codes
-        if not np.array_equal(parent[bf.codes], bc.codes):
-            raise NestingError(
-                "HLM-style output (reliability, chi-square tests, robust standard errors, "
-                "OLS by group, ICC) is defined for nested designs with one grouping factor "
-                f"per level; the grouping factors {fine!r} and {coarse!r} are crossed "
-                f"(some {fine!r} groups span several {coarse!r} groups). Fit a nested model "
-                "or use the lme4-style outputs (summary(), varcorr(), ranef())"
-            )
-        if bf.J == bc.J:
-            raise NestingError(
-                f"the grouping factors {fine!r} and {coarse!r} define the same groups; "
-                "HLM-style output needs one grouping factor per level: drop one of them"
-            )
-    for g in order:
-        cols = [c for k in by_group[g] for c in blocks[k].columns]
-        if len(set(cols)) != len(cols):
-            raise NestingError(
-                f"the random-effects terms on {g!r} repeat a column ({', '.join(cols)}); "
-                "HLM-style output needs each random coefficient once per level"
-            )
-    return [(g, by_group[g]) for g in order]
-
-
-def build_hierarchy(result) -> Hierarchy:
-    """Check that ``result``'s model is nested and form the per-group cross-products.
-
-    One pass over the rows of ``result.model.frame.data`` in chunks (as the fit did).
-
-    Raises
-    ------
-    NestingError
-        For crossed grouping factors.
-    """
-    from hlm.model import CHUNK_ROWS
-
-    model = result.model
-    est = result._est
-    chain = nested_levels(model.blocks)
-    finest = model.blocks[chain[0][1][0]]
-    J0 = finest.J
-    df = model.frame.data
-    w = df["(weights)"].to_numpy(dtype=float) if model.weights_info is not None else None
-    widths = [sum(model.blocks[k].S for k in ks) for _, ks in chain]
-    R = sum(widths) + model.p + 1
-    K = np.zeros((J0, R, R))
-    iu = np.triu_indices(R)
-    for start in range(0, len(df), CHUNK_ROWS):
-        chunk = df.iloc[start : start + CHUNK_ROWS]
-        Xy = model.design.Xy(chunk)
-        parts = [model.blocks[k].Z(chunk) for _, ks in chain for k in ks]
-        r = np.hstack(parts + [Xy[:, model.keep], Xy[:, -1:]])
-        if w is not None:
-            r *= np.sqrt(w[start : start + CHUNK_ROWS])[:, None]
-        codes = finest.codes[start : start + CHUNK_ROWS]
-        for a, b in zip(*iu, strict=True):
-            K[:, a, b] += np.bincount(codes, weights=r[:, a] * r[:, b], minlength=J0)
-    K = np.triu(K) + np.swapaxes(np.triu(K, 1), 1, 2)
-    n_rows = np.bincount(finest.codes, minlength=J0)
-    levels = []
-    start = 0
-    for i, (group, ks) in enumerate(chain):
-        blk = model.blocks[ks[0]]
-        of_finest = np.empty(J0, dtype=np.int64)
-        of_finest[finest.codes] = blk.codes
-        parent = None
-        if i + 1 < len(chain):
-            up = model.blocks[chain[i + 1][1][0]]
-            parent = np.empty(blk.J, dtype=np.int64)
-            parent[blk.codes] = up.codes
-        levels.append(
-            Level(
-                group=group,
-                columns=[c for k in ks for c in model.blocks[k].columns],
-                labels=np.asarray(blk.levels).astype(str),
-                T=scipy.linalg.block_diag(*[est.Sigma[k] for k in ks]),
-                b=np.hstack([est.b[k] for k in ks]),
-                of_finest=of_finest,
-                parent=parent,
-                n_rows=np.bincount(of_finest, weights=n_rows, minlength=blk.J).astype(int),
-                zslice=slice(start, start + widths[i]),
-            )
-        )
-        start += widths[i]
-    return Hierarchy(levels, K, est.beta, est.sigma**2, model.fixed_names, w is not None)

@@ -103,9 +103,16 @@ def ols(formula, data, *, method: str = "REML", weights=None, offset=None, missi
         sum_log_w = float(np.log(w).sum())
     names = [design.names[j] for j in keep]
     return OLSResult(
-        X, y, names, method=method, formula=spec.formula, source=source,
-        sum_log_w=sum_log_w, n_dropped=frame.n_dropped, dropped_columns=dropped,
-    )  # fmt: skip
+        X,
+        y,
+        names,
+        method=method,
+        formula=spec.formula,
+        source=source,
+        sum_log_w=sum_log_w,
+        n_dropped=frame.n_dropped,
+        dropped_columns=dropped,
+    )
 
 
 class OLSResult:
@@ -129,8 +136,9 @@ class OLSResult:
     dropped_columns : list of str
     """
 
-    def __init__(self, X, y, names, *, method, formula, source, sum_log_w, n_dropped,
-                 dropped_columns):  # fmt: skip
+    def __init__(
+        self, X, y, names, *, method, formula, source, sum_log_w, n_dropped, dropped_columns
+    ):
         n, p = X.shape
         if n <= p:
             raise DataError(
@@ -182,7 +190,7 @@ class OLSResult:
                     "BIC": [self.bic],
                     "logLik": [self.loglik],
                     title: [self.criterion],
-                }  # fmt: skip
+                }
             ).to_string(index=False, float_format=lambda v: f"{v:.4f}"),
             "",
             f"Residual standard deviation: {self.sigma:.4f} on {self.df_resid} degrees of "

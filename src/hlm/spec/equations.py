@@ -221,7 +221,7 @@ def render(spec, res, table: GammaTable, latex: bool = False) -> str:
 
     # mixed: fixed part grouped by level-1 coefficient, then the random part
     subs = (sub1, sub2, sub3)
-    lines = []
+    rows = []  # one row of terms per level-1 coefficient, then the random part
     for _, _, qn in table.coefs:
         row = [
             st.times(st.sym("gamma", g.index), *_product(st, g.variables, subs))
@@ -229,7 +229,7 @@ def render(spec, res, table: GammaTable, latex: bool = False) -> str:
             if g.index[0] == qn
         ]
         if row:
-            lines.append(" + ".join(row))
+            rows.append(row)
     rand = []
     if three:
         for qi, si, ql, sl, nums in table.coefs2:
@@ -237,8 +237,9 @@ def render(spec, res, table: GammaTable, latex: bool = False) -> str:
                 rand.append(st.times(st.sym("u", nums, sub3), *_product(st, (ql, sl), subs)))
     for _, qlabel, qn in random_q:
         rand.append(st.times(st.sym(rand1, [qn], sub2), _v(st, qlabel, sub1)))
-    lines.append(" + ".join(rand + [st.sym(resid, [], sub1)]))
+    rows.append(rand + [st.sym(resid, [], sub1)])
     pad = r"\quad " if latex else " " * (len(y) + 1)
+    lines = [" + ".join(chunk) for row in rows for chunk in _wrap(row, latex, len(pad))]
     mixed = [f"{y} = {lines[0]}", *[f"{pad}+ {ln}" for ln in lines[1:]]]
     sections.append(("Mixed model", mixed))
 
@@ -255,6 +256,21 @@ def render(spec, res, table: GammaTable, latex: bool = False) -> str:
             ("Centring", [r"\text{" + _tex(n) + "}" for n in notes] if latex else notes)
         )
     return _latex_block(sections) if latex else _plain_block(sections)
+
+
+def _wrap(terms: list[str], latex: bool, indent: int, width: int = 92) -> list[list[str]]:
+    """Split a long sum into lines of plain text that fit ``width`` (LaTeX: no split)."""
+    if latex:
+        return [terms]
+    chunks: list[list[str]] = [[]]
+    used = indent + 6
+    for term in terms:
+        if chunks[-1] and used + len(term) + 3 > width:
+            chunks.append([])
+            used = indent + 6
+        chunks[-1].append(term)
+        used += len(term) + 3
+    return chunks
 
 
 def _v(st: _Style, label, sub: str) -> str:

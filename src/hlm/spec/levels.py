@@ -17,7 +17,6 @@ from hlm.spec.level_terms import (
     INTERCEPT,
     LevelTerm,
     fixed_rhs,
-    names_in,
     parse_key,
     parse_rhs,
     quote_name,
@@ -381,12 +380,6 @@ class Levels:
 
     def __str__(self) -> str:
         return self.equations()
-
-    @property
-    def variables(self) -> set[str]:
-        """Names used in the equations (data columns, and derived centred columns)."""
-        texts = [self.level1, *self.level2.values(), *self.level3.values()]
-        return set().union(*(names_in(t) for t in texts))
 
 
 def _group_name(value, what: str) -> str:
