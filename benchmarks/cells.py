@@ -15,7 +15,7 @@ import pandas as pd
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / ".cache"
-_DATA_DIRS = (REPO_DIR / "src" / "hlm" / "datasets" / "data", Path("/work/shared/data"))
+_DATA_DIRS = (REPO_DIR / "src" / "hlm" / "datasets" / "data", REPO_DIR.parent / "shared" / "data")
 
 SYN_FORMULA = "y ~ " + " + ".join(f"x{k}" for k in range(1, 10)) + " + (1 + x1 | g)"
 

@@ -122,7 +122,7 @@ class LinearMixedModel:
         if not spec.random:
             raise IdentifiabilityError(
                 f"formula {spec.formula!r} has no random-effects term such as '(1 | group)'; "
-                "for a model without random effects use ordinary least squares"
+                "for a model without random effects use hlm.ols(formula, data)"
             )
         columns = list(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
         for term in spec.random:
@@ -315,7 +315,7 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
     n = len(df)
     A = None
     design = None
-    if len(sample) < n:  # several chunks: fix the coding on rows that show every level
+    if len(sample) > min(n, chunk_rows):  # later chunks show levels the first does not
         design, _ = FixedDesign.from_first_chunk(spec.response, spec.fixed, sample)
     J = [b.J for b in blocks]
     for start in range(0, n, chunk_rows):
