@@ -30,7 +30,7 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000):
     x0 = cov.start() if theta0 is None else np.asarray(theta0, dtype=float)
     start_evals = model.evaluations
     opt = minimize_bobyqa(model.objective, x0, lower, maxeval=maxeval)
-    theta, crit = polish_boundary(model.objective, opt.theta, cov.diagonal_mask())
+    theta, crit = polish_boundary(model.objective, opt.theta, cov.diagonal_mask(), f0=opt.criterion)
     notes = []
     converged = opt.converged or opt.message == "roundoff limited"
     if not converged:

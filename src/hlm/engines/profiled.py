@@ -59,19 +59,17 @@ def minimize_bobyqa(f, x0, lower, *, ftol_abs=1e-8, xtol_abs=1e-8, maxeval=100_0
     message = ""
     converged = True
     try:
-        x = opt.optimize(x0)
+        opt.optimize(x0)
         code = opt.last_optimize_result()
         message = _RESULT_NAMES.get(code, str(code))
         converged = code in (nlopt.FTOL_REACHED, nlopt.XTOL_REACHED, nlopt.SUCCESS)
     except nlopt.RoundoffLimited:
-        x, message = best[1], "roundoff limited"
+        message = "roundoff limited"
     except (RuntimeError, ValueError) as exc:
-        x, message, converged = best[1], f"nlopt failure: {exc}", False
+        message, converged = f"nlopt failure: {exc}", False
     seconds = time.perf_counter() - t0
-    x = np.asarray(x, dtype=float)
-    if best[0] < f(x):
-        x = best[1]
-    return OptResult(x, float(f(x)), count[0], seconds, converged, message, "nlopt BOBYQA")
+    # the best point evaluated is nlopt's answer or better; no need to evaluate it again
+    return OptResult(best[1], float(best[0]), count[0], seconds, converged, message, "nlopt BOBYQA")
 
 
 _RESULT_NAMES = {
@@ -84,7 +82,7 @@ _RESULT_NAMES = {
 }
 
 
-def polish_boundary(f, theta: np.ndarray, diagonal: np.ndarray, *, rel: float = 1e-4):
+def polish_boundary(f, theta: np.ndarray, diagonal: np.ndarray, *, rel: float = 1e-4, f0=None):
     """Set tiny diagonal elements of theta to exactly zero when that does not hurt.
 
     A derivative-free optimizer approaches a boundary optimum (a zero variance) only to within
@@ -93,7 +91,7 @@ def polish_boundary(f, theta: np.ndarray, diagonal: np.ndarray, *, rel: float = 
     rounding).
     """
     theta = theta.copy()
-    fbest = f(theta)
+    fbest = f(theta) if f0 is None else f0
     for i in np.flatnonzero(diagonal):
         if 0.0 < theta[i] < rel:
             trial = theta.copy()
