@@ -7,7 +7,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from hlm.results.display_methods import DisplayMethods
 from hlm.results.estimates import estimates_at
+from hlm.results.inference_methods import InferenceMethods
 from hlm.results.tables import (
     coef_table,
     ranef_tables,
@@ -17,7 +19,7 @@ from hlm.results.tables import (
 )
 
 
-class MixedModelResult:
+class MixedModelResult(InferenceMethods, DisplayMethods):
     """A fitted linear mixed model (REML or ML).
 
     Built once, by :meth:`from_model`; every attribute is computed there.  Display methods
