@@ -1,6 +1,7 @@
 """hlm: hierarchical linear models (linear mixed-effects models) in Python."""
 
 from hlm import datasets
+from hlm.bayes import PosteriorResult, bayes_factor, priors, sample
 from hlm.api import fit
 from hlm.centering import center, group_mean
 from hlm.errors import (
@@ -40,6 +41,7 @@ __all__ = [
     "IdentifiabilityError",
     "LinearMixedModel",
     "MixedModelResult",
+    "PosteriorResult",
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "datasets",
@@ -47,6 +49,7 @@ __all__ = [
     "Levels",
     "OLSResult",
     "additive_variance_components",
+    "bayes_factor",
     "ancova",
     "center",
     "cross_level_regression",
@@ -54,8 +57,10 @@ __all__ = [
     "intercepts_and_slopes_as_outcomes",
     "means_as_outcomes",
     "ols",
+    "priors",
     "random_coefficients",
     "random_effects_anova",
+    "sample",
     "varying_intercepts",
     "variance_explained",
 ]
