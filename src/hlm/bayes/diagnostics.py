@@ -3,7 +3,7 @@
 Variable names in the InferenceData (``{grp}`` is the grouping factor as ``varcorr()``
 names it):
 
-* ``fixef`` (dim ``fixef``): the fixed effects;
+* ``beta`` (dim ``fixef``): the fixed effects;
 * ``sigma``: the residual SD;
 * ``sd__{grp}`` (dim ``{grp}__coef``) and ``corr__{grp}`` (dim ``{grp}__pair``): SDs and
   correlations of each term;
@@ -95,9 +95,9 @@ def to_inference_data(res):
     """The posterior as an ``arviz.InferenceData``."""
     az = _arviz()
     d = res.draws
-    post = {"fixef": d.beta, "sigma": d.sigma}
+    post = {"beta": d.beta, "sigma": d.sigma}
     coords = {"fixef": list(res.fixed_names)}
-    dims = {"fixef": ["fixef"]}
+    dims = {"beta": ["fixef"]}
     for k, grp in enumerate(res.groups):
         cname, pname, lname = f"{grp}__coef", f"{grp}__pair", f"{grp}__level"
         coords[cname] = list(res.columns[k])

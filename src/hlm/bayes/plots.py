@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def _default_vars(res) -> list:
-    names = ["fixef", "sigma"]
+    names = ["beta", "sigma"]
     idata_vars = []
     for grp, cols in zip(res.groups, res.columns, strict=True):
         idata_vars.append(f"sd__{grp}")
@@ -55,7 +55,7 @@ def plot_trace(res, var_names=None, path=None):
 
 
 def plot_density(res, var_names=None, path=None):
-    """ArviZ ``plot_posterior``: posterior densities with the mean and a 95% interval."""
+    """ArviZ ``plot_posterior``: posterior densities with the mean and the 95% HDI."""
     from hlm.bayes.diagnostics import _arviz
 
     _matplotlib()

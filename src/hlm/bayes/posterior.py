@@ -194,7 +194,8 @@ class PosteriorResult:
         return plot_trace(self, var_names, path)
 
     def plot_density(self, var_names=None, path=None):
-        """Posterior densities with central intervals (ArviZ ``plot_posterior``)."""
+        """Posterior densities with the mean and the 95% highest-density interval (ArviZ
+        ``plot_posterior``); returns the matplotlib Figure."""
         from hlm.bayes.plots import plot_density
 
         return plot_density(self, var_names, path)
