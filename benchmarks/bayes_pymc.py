@@ -42,7 +42,10 @@ def build_pymc(formula, data):
         sigma = pm.HalfStudentT("sigma", nu=3, sigma=sig_scale)
         if S > 1:
             chol, _, _ = pm.LKJCholeskyCov(
-                "chol", n=S, eta=1.0, sd_dist=pm.HalfStudentT.dist(nu=2, sigma=A, shape=S),
+                "chol",
+                n=S,
+                eta=1.0,
+                sd_dist=pm.HalfStudentT.dist(nu=2, sigma=A, shape=S),
                 compute_corr=True,
             )
             z = pm.Normal("z", 0.0, 1.0, shape=(J, S))
@@ -66,7 +69,12 @@ def run_nutpie(formula, data, *, chains=4, draws=1000, tune=1000, seed=1):
     compile_s = time.perf_counter() - t
     t = time.perf_counter()
     idata = nutpie.sample(
-        compiled, chains=chains, draws=draws, tune=tune, seed=seed, progress_bar=False,
+        compiled,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        seed=seed,
+        progress_bar=False,
         cores=2,
     )
     sample_s = time.perf_counter() - t

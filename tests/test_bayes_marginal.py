@@ -17,8 +17,8 @@ from scipy import integrate, stats  # noqa: F401
 import hlm
 from hlm.bayes.bridge import log_marginal_no_ranef
 from hlm.bayes.marginal import IntegratedLikelihood
-from hlm.bayes.problem import build_problem
 from hlm.bayes.priors import HalfT, HuangWand, Normal, Priors
+from hlm.bayes.problem import build_problem
 
 
 def _data(J=6, nj=4, slope=False, seed=3):
@@ -81,16 +81,16 @@ def test_integrated_likelihood_flat_prior_matches_restricted_likelihood():
     n, p = X.shape
     # int N(y; X beta, V) d beta (flat prior of density 1)
     exact = (
-        -0.5 * (n - p) * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(V)[1]
-        - 0.5 * np.linalg.slogdet(XtViX)[1] - 0.5 * r @ Vi @ r
-    )  # fmt: skip
+        -0.5 * (n - p) * np.log(2 * np.pi)
+        - 0.5 * np.linalg.slogdet(V)[1]
+        - 0.5 * np.linalg.slogdet(XtViX)[1]
+        - 0.5 * r @ Vi @ r
+    )
     assert lik([Sigma], sigma) == pytest.approx(exact, abs=1e-8)
 
 
 def _priors():
-    return Priors(
-        fixef=Normal(0.0, 5.0), sigma=HalfT(3.0, 2.0), ranef={"g": HuangWand(2.0, 1.0)}
-    )
+    return Priors(fixef=Normal(0.0, 5.0), sigma=HalfT(3.0, 2.0), ranef={"g": HuangWand(2.0, 1.0)})
 
 
 def _mvn_logpdf(y, V):
@@ -144,9 +144,17 @@ def test_no_random_effects_marginal_likelihood_by_quadrature():
 def test_bridge_sampling_and_bayes_factor_match_numerical_integration():
     df = _data()
     res = hlm.sample(
-        "y ~ x + (1 | g)", df, priors=_priors(), chains=2, draws=400, warmup=150, seed=11,
-        engine="numpy", cores=1, progress=False,
-    )  # fmt: skip
+        "y ~ x + (1 | g)",
+        df,
+        priors=_priors(),
+        chains=2,
+        draws=400,
+        warmup=150,
+        seed=11,
+        engine="numpy",
+        cores=1,
+        progress=False,
+    )
     est = res.log_marginal_likelihood(seed=5)
     exact = _exact_log_ml(df, True)
     assert abs(est.value - exact) < 4 * est.se + 0.02, (est, exact)

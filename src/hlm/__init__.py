@@ -1,8 +1,8 @@
 """hlm: hierarchical linear models (linear mixed-effects models) in Python."""
 
 from hlm import datasets
-from hlm.bayes import PosteriorResult, bayes_factor, priors, sample
 from hlm.api import fit
+from hlm.bayes import PosteriorResult, bayes_factor, priors, sample
 from hlm.centering import center, group_mean
 from hlm.errors import (
     ConvergenceWarning,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hlm.bayes.bridge import BridgeEstimate, bridge_estimate, log_marginal_no_ranef
+from hlm.bayes.bridge import BridgeEstimate, log_marginal_no_ranef
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ class BayesFactor:
 
 
 def _check_comparable(a, b) -> None:
-    if a.nobs != b.nobs or not np.isclose(a.prob.G[-1, -1] * a.prob.sy**2,
-                                          b.prob.G[-1, -1] * b.prob.sy**2, rtol=1e-8):  # fmt: skip
+    if a.nobs != b.nobs or not np.isclose(
+        a.prob.G[-1, -1] * a.prob.sy**2, b.prob.G[-1, -1] * b.prob.sy**2, rtol=1e-8
+    ):
         raise ValueError(
             "the two models were not fitted to the same responses (different rows or y); "
             "a Bayes factor compares models of the same data"
@@ -117,9 +118,7 @@ def reduced_formula(res, group: str) -> str | None:
     spec = res.model.spec
     if group not in res.groups:
         raise ValueError(f"no random-effects term on {group!r}; the terms are {res.groups}")
-    keep = [
-        t for t, g in zip(_terms_in_theta_order(res), res.groups, strict=True) if g != group
-    ]
+    keep = [t for t, g in zip(_terms_in_theta_order(res), res.groups, strict=True) if g != group]
     if not keep:
         return None
     bars = " + ".join(f"({t.lhs} | {t.group})" for t in keep)
@@ -159,8 +158,13 @@ def variance_bayes_factor(res, group: str, *, seed=None, **sample_options) -> Ba
     else:
         ranef = {k: v for k, v in pri.ranef.items() if k != group}
         reduced_priors = Priors(fixef=pri.fixef, sigma=pri.sigma, ranef=ranef, groups=pri.groups)
-        settings = {"chains": res.chains, "draws": res.n_draws, "warmup": res.warmup,
-                    "seed": res.seed, "progress": False}  # fmt: skip
+        settings = {
+            "chains": res.chains,
+            "draws": res.n_draws,
+            "warmup": res.warmup,
+            "seed": res.seed,
+            "progress": False,
+        }
         settings.update(opts)
         settings.update(sample_options)
         other = hlm.sample(formula, data, priors=reduced_priors, **settings)

@@ -143,7 +143,9 @@ def bridge_estimate(res, *, seed=None, tol: float = 1e-10, maxiter: int = 1000) 
 
     def log_g(z):
         u = np.linalg.solve(L, (z - mean).T)
-        return -0.5 * np.sum(u * u, axis=0) - np.log(np.diag(L)).sum() - 0.5 * dim * np.log(2 * np.pi)
+        return (
+            -0.5 * np.sum(u * u, axis=0) - np.log(np.diag(L)).sum() - 0.5 * dim * np.log(2 * np.pi)
+        )
 
     post_flat = post.reshape(-1, dim)
     lq_post = np.array([coords.log_posterior(z) for z in post_flat])
@@ -155,7 +157,8 @@ def bridge_estimate(res, *, seed=None, tol: float = 1e-10, maxiter: int = 1000) 
     s1, s2 = n1 / (n1 + n2), n2 / (n1 + n2)
     logr = 0.0
     it = 0
-    for it in range(1, maxiter + 1):
+    while it < maxiter:
+        it += 1
         # numerator: mean over proposal draws of q/(s1 q + s2 r g); denominator: mean over
         # posterior draws of g/(s1 q + s2 r g); all in logs
         num = special.logsumexp(l2 - np.logaddexp(np.log(s1) + l2, np.log(s2) + logr)) - np.log(n2)
@@ -168,7 +171,11 @@ def bridge_estimate(res, *, seed=None, tol: float = 1e-10, maxiter: int = 1000) 
     # relative mean squared error (Fruehwirth-Schnatter 2004)
     f_prop = np.exp(l2 - np.logaddexp(np.log(s1) + l2, np.log(s2) + logr))
     f_post = np.exp(-np.logaddexp(np.log(s1) + l1, np.log(s2) + logr))
-    ess = float(_arviz().ess(f_post.reshape(C, D - half), method="mean")) if C * (D - half) > 8 else n1
+    ess = (
+        float(_arviz().ess(f_post.reshape(C, D - half), method="mean"))
+        if C * (D - half) > 8
+        else n1
+    )
     re2 = np.var(f_prop) / (n2 * np.mean(f_prop) ** 2) + np.var(f_post) / (
         max(ess, 1.0) * np.mean(f_post) ** 2
     )
@@ -185,8 +192,19 @@ def log_marginal_no_ranef(prob) -> BridgeEstimate:
         )
     from hlm.bayes.problem import Problem
 
-    reduced = Problem(**{**prob.__dict__, "ZZ": [], "ZXy": [], "pairs": {}, "terms": [],
-                         "Sigma0": [], "columns": [], "levels": [], "groups": []})  # fmt: skip
+    reduced = Problem(
+        **{
+            **prob.__dict__,
+            "ZZ": [],
+            "ZXy": [],
+            "pairs": {},
+            "terms": [],
+            "Sigma0": [],
+            "columns": [],
+            "levels": [],
+            "groups": [],
+        }
+    )
     lik = IntegratedLikelihood(reduced)
 
     def f(t):
@@ -196,8 +214,15 @@ def log_marginal_no_ranef(prob) -> BridgeEstimate:
     vals = np.array([f(t) for t in ts])
     top = ts[np.argmax(vals)]
     peak = vals.max()
-    val, err = integrate.quad(lambda t: np.exp(f(t) - peak), top - 12, top + 12, points=[top],
-                              limit=200, epsabs=0, epsrel=1e-10)  # fmt: skip
+    val, err = integrate.quad(
+        lambda t: np.exp(f(t) - peak),
+        top - 12,
+        top + 12,
+        points=[top],
+        limit=200,
+        epsabs=0,
+        epsrel=1e-10,
+    )
     return BridgeEstimate(
         value=float(peak + np.log(val)), se=float(err / val), iterations=0, method="quadrature"
     )

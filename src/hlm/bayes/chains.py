@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass
+from queue import Empty
 
 import numpy as np
 
@@ -85,8 +86,7 @@ def _kernel():
         from hlm.bayes import kernel
     except ImportError as e:  # pragma: no cover - numba is in the test extra
         raise ImportError(
-            "the compiled Gibbs kernel needs numba: pip install 'hlm[fast]' (or use "
-            "engine='numpy')"
+            "the compiled Gibbs kernel needs numba: pip install 'hlm[fast]' (or use engine='numpy')"
         ) from e
     return kernel
 
@@ -136,8 +136,9 @@ def _group_tau0(prob: Problem) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def run_chain(prob: Problem, seed_seq, warmup: int, draws: int, *, compiled: bool,
-              store_b: bool, report=None) -> ChainDraws:  # fmt: skip
+def run_chain(
+    prob: Problem, seed_seq, warmup: int, draws: int, *, compiled: bool, store_b: bool, report=None
+) -> ChainDraws:
     """Run one chain: ``warmup`` adapting iterations (discarded), then ``draws`` kept."""
     import time
 
@@ -223,35 +224,85 @@ def _run_compiled(prob, seed_seq, rng, Sigma0, sigma2_0, warmup, draws, store_b,
     }
     state["logstep"][1] = np.log(0.2)
     statics = (
-        ZZ, ZXy, prob.G, prob.B, float(prob.n), prob.T, prob.sy, prob.cy, prob.icol,
-        fm, fd, grp_of,
+        ZZ,
+        ZXy,
+        prob.G,
+        prob.B,
+        float(prob.n),
+        prob.T,
+        prob.sy,
+        prob.cy,
+        prob.icol,
+        fm,
+        fd,
+        grp_of,
         np.array([g.mean_kind for g in prob.fix_groups], dtype=np.int64),
         np.array([g.m0 for g in prob.fix_groups], dtype=float),
         np.array([g.s0 for g in prob.fix_groups], dtype=float),
         np.array([g.sd.kind for g in prob.fix_groups], dtype=np.int64),
         np.array([g.sd.p1 for g in prob.fix_groups], dtype=float),
         np.array([g.sd.p2 for g in prob.fix_groups], dtype=float),
-        prob.sigma_prior.kind, prob.sigma_prior.p1, prob.sigma_prior.p2,
-        tp.kind, tp.nu, tp.A, tp.df, tp.Psi, tp.sd.kind, tp.sd.p1, tp.sd.p2,
-    )  # fmt: skip
+        prob.sigma_prior.kind,
+        prob.sigma_prior.p1,
+        prob.sigma_prior.p2,
+        tp.kind,
+        tp.nu,
+        tp.A,
+        tp.df,
+        tp.Psi,
+        tp.sd.kind,
+        tp.sd.p1,
+        tp.sd.p2,
+    )
     st = (
-        state["beta"], state["b"], state["Sigma"], state["scal"], state["a"], state["am"],
-        state["gmu"], state["gtau"], state["ga"], state["logstep"], state["acc"],
-    )  # fmt: skip
+        state["beta"],
+        state["b"],
+        state["Sigma"],
+        state["scal"],
+        state["a"],
+        state["am"],
+        state["gmu"],
+        state["gtau"],
+        state["ga"],
+        state["logstep"],
+        state["acc"],
+    )
     empty = _outputs(prob, 0, False)
     for start, step in _segments(warmup):
-        kernel.chain_k1(*statics, *st, step, True, float(start), empty["beta"], empty["sigma"],
-                        empty["Sigma"][0], empty["b"][0], empty["groups"], empty["b_sum"][0],
-                        empty["b_sq"][0])  # fmt: skip
+        kernel.chain_k1(
+            *statics,
+            *st,
+            step,
+            True,
+            float(start),
+            empty["beta"],
+            empty["sigma"],
+            empty["Sigma"][0],
+            empty["b"][0],
+            empty["groups"],
+            empty["b_sum"][0],
+            empty["b_sq"][0],
+        )
         if report:
             report(step)
     state["acc"][:] = 0.0
     o = _outputs(prob, draws, store_b)
     for start, step in _segments(draws):
         sl = slice(start, start + step)
-        kernel.chain_k1(*statics, *st, step, False, 0.0, o["beta"][sl], o["sigma"][sl],
-                        o["Sigma"][0][sl], o["b"][0][sl] if store_b else o["b"][0],
-                        o["groups"][sl], o["b_sum"][0], o["b_sq"][0])  # fmt: skip
+        kernel.chain_k1(
+            *statics,
+            *st,
+            step,
+            False,
+            0.0,
+            o["beta"][sl],
+            o["sigma"][sl],
+            o["Sigma"][0][sl],
+            o["b"][0][sl] if store_b else o["b"][0],
+            o["groups"][sl],
+            o["b_sum"][0],
+            o["b_sq"][0],
+        )
         if report:
             report(step)
     return _finish(o, draws, state["acc"] / max(draws, 1), store_b)
@@ -297,8 +348,18 @@ def _run_numpy(prob, rng, Sigma0, sigma2_0, warmup, draws, store_b, report):
 
 
 # ---------------------------------------------------------------------- several chains
-def run_chains(prob: Problem, *, chains: int, draws: int, warmup: int, seed, cores: int,
-               compiled: bool, store_b: bool, progress: bool) -> list:  # fmt: skip
+def run_chains(
+    prob: Problem,
+    *,
+    chains: int,
+    draws: int,
+    warmup: int,
+    seed,
+    cores: int,
+    compiled: bool,
+    store_b: bool,
+    progress: bool,
+) -> list:
     """Run ``chains`` chains on ``cores`` processes (in this process when ``cores == 1``)."""
     if not isinstance(seed, np.random.SeedSequence):
         seed = np.random.SeedSequence(seed)
@@ -310,8 +371,15 @@ def run_chains(prob: Problem, *, chains: int, draws: int, warmup: int, seed, cor
             out = []
             for s in seeds:
                 out.append(
-                    run_chain(prob, s, warmup, draws, compiled=compiled, store_b=store_b,
-                              report=bar.update if bar else None)  # fmt: skip
+                    run_chain(
+                        prob,
+                        s,
+                        warmup,
+                        draws,
+                        compiled=compiled,
+                        store_b=store_b,
+                        report=bar.update if bar else None,
+                    )
                 )
             return out
         return _run_parallel(prob, seeds, warmup, draws, compiled, store_b, cores, bar)
@@ -331,8 +399,15 @@ def _progress_bar(total: int, progress: bool):
 def _worker(prob, jobs, warmup, draws, compiled, store_b, queue):
     try:
         for i, s in jobs:
-            res = run_chain(prob, s, warmup, draws, compiled=compiled, store_b=store_b,
-                            report=lambda k: queue.put(("tick", k)))  # fmt: skip
+            res = run_chain(
+                prob,
+                s,
+                warmup,
+                draws,
+                compiled=compiled,
+                store_b=store_b,
+                report=lambda k: queue.put(("tick", k)),
+            )
             queue.put(("done", i, res))
     except BaseException:  # report everything to the parent, which raises
         queue.put(("error", traceback.format_exc()))
@@ -357,7 +432,16 @@ def _run_parallel(prob, seeds, warmup, draws, compiled, store_b, cores, bar) -> 
     results: dict = {}
     try:
         while len(results) < len(seeds):
-            msg = queue.get()
+            try:
+                msg = queue.get(timeout=1.0)
+            except Empty:
+                if not any(pr.is_alive() for pr in procs) and queue.empty():
+                    codes = [pr.exitcode for pr in procs]
+                    raise RuntimeError(
+                        f"chain worker processes ended without their results (exit codes "
+                        f"{codes}); run with cores=1 to see the error in this process"
+                    ) from None
+                continue
             if msg[0] == "tick":
                 if bar:
                     bar.update(msg[1])

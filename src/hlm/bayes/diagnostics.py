@@ -37,7 +37,11 @@ def _arviz():
 
 def pair_names(columns: list) -> list:
     """``"a,b"`` for every pair i < j of a term's columns (varcorr order)."""
-    return [f"{columns[i]},{columns[j]}" for i in range(len(columns)) for j in range(i + 1, len(columns))]  # noqa: E501
+    return [
+        f"{columns[i]},{columns[j]}"
+        for i in range(len(columns))
+        for j in range(i + 1, len(columns))
+    ]  # noqa: E501
 
 
 def scalar_parameters(res) -> dict:

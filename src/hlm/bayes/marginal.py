@@ -35,9 +35,14 @@ class IntegratedLikelihood:
         if self.K:
             basis = None if np.array_equal(prob.B, np.eye(len(prob.G))) else prob.B
             A = CrossProducts(
-                n=prob.n, sum_log_w=prob.sum_log_w, G=prob.G, ZZ=prob.ZZ, ZXy=prob.ZXy,
-                pairs=prob.pairs, basis=basis,
-            )  # fmt: skip
+                n=prob.n,
+                sum_log_w=prob.sum_log_w,
+                G=prob.G,
+                ZZ=prob.ZZ,
+                ZXy=prob.ZXy,
+                pairs=prob.pairs,
+                basis=basis,
+            )
             self.cov = CovarianceStructure([zz.shape[1] for zz in prob.ZZ])
             self.chol = BlockedCholesky(A, self.cov)
         self.logdet_T = float(np.linalg.slogdet(prob.sy * prob.T)[1])
@@ -76,10 +81,16 @@ class IntegratedLikelihood:
         h = np.linalg.solve(R, Sm[:p, p] / sig2 + r)
         proper = fdinv > 0
         m2 = (
-            n * np.log(2 * np.pi * sig2) + logdet_Z + 2 * np.log(np.diag(R)).sum()
-            - p * np.log(2 * np.pi) + Sm[p, p] / sig2 + c0 - h @ h
-            + np.sum(np.log(2 * np.pi / fdinv[proper])) - 2 * self.logdet_T
-        )  # fmt: skip
+            n * np.log(2 * np.pi * sig2)
+            + logdet_Z
+            + 2 * np.log(np.diag(R)).sum()
+            - p * np.log(2 * np.pi)
+            + Sm[p, p] / sig2
+            + c0
+            - h @ h
+            + np.sum(np.log(2 * np.pi / fdinv[proper]))
+            - 2 * self.logdet_T
+        )
         return float(-0.5 * m2 - n * np.log(sy) + 0.5 * prob.sum_log_w)
 
 
@@ -106,5 +117,7 @@ def log_prior_group(group, mu: float, tau: float) -> float:
     """Log prior density of a hierarchical group's (mean, SD)."""
     out = float(group.user.sd.logpdf(tau))
     if isinstance(group.user.mean, Normal):
-        out += float(-0.5 * ((mu - group.m0) / group.s0) ** 2 - np.log(group.s0 * np.sqrt(2 * np.pi)))
+        out += float(
+            -0.5 * ((mu - group.m0) / group.s0) ** 2 - np.log(group.s0 * np.sqrt(2 * np.pi))
+        )
     return out

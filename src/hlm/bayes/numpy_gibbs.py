@@ -24,8 +24,8 @@ import scipy.linalg as la
 from hlm.bayes.problem import (
     SD_HALFNORMAL,
     SD_HALFT,
-    TERM_INVWISHART,
     TERM_HUANGWAND,
+    TERM_INVWISHART,
     TERM_SD_MH,
     Problem,
 )
@@ -98,10 +98,14 @@ class NumpyGibbs:
         self.prob = prob
         self.rng = rng
         A = CrossProducts(
-            n=prob.n, sum_log_w=prob.sum_log_w, G=prob.G, ZZ=prob.ZZ, ZXy=prob.ZXy,
-            pairs=prob.pairs, basis=None if np.array_equal(prob.B, np.eye(len(prob.G)))
-            else prob.B,
-        )  # fmt: skip
+            n=prob.n,
+            sum_log_w=prob.sum_log_w,
+            G=prob.G,
+            ZZ=prob.ZZ,
+            ZXy=prob.ZXy,
+            pairs=prob.pairs,
+            basis=None if np.array_equal(prob.B, np.eye(len(prob.G))) else prob.B,
+        )
         self.cov = CovarianceStructure([zz.shape[1] for zz in prob.ZZ])
         self.chol = BlockedCholesky(A, self.cov)
         self.Sigma = [np.array(s, dtype=float) for s in Sigma0]
@@ -112,10 +116,16 @@ class NumpyGibbs:
         D = [len(t[0]) for t in self.tril]
         #: per term: running mean, scatter and count of phi, the proposal factor, log step
         self.am = [
-            {"mean": np.zeros(d), "scatter": np.zeros((d, d)), "n": 0, "L": np.eye(d),
-             "logstep": np.log(0.2), "acc": 0.0}
+            {
+                "mean": np.zeros(d),
+                "scatter": np.zeros((d, d)),
+                "n": 0,
+                "L": np.eye(d),
+                "logstep": np.log(0.2),
+                "acc": 0.0,
+            }
             for d in D
-        ]  # fmt: skip
+        ]
         ng = len(prob.fix_groups)
         self.gmu = np.array([g.m0 for g in prob.fix_groups])
         self.gtau = np.ones(ng)
@@ -157,9 +167,7 @@ class NumpyGibbs:
         prop = eta + np.exp(self.logstep[idx]) * self.rng.standard_normal()
 
         def lt(e):
-            return (
-                -k_count * e - 0.5 * ss * np.exp(-2 * e) + log_sd_prior(np.exp(e), *code) + e
-            )
+            return -k_count * e - 0.5 * ss * np.exp(-2 * e) + log_sd_prior(np.exp(e), *code) + e
 
         ok = np.log(self.rng.random()) < lt(prop) - lt(eta)
         self.acc[idx] += ok

@@ -48,9 +48,11 @@ def plot_trace(res, var_names=None, path=None):
     _matplotlib()
     az = _arviz()
     axes = az.plot_trace(
-        res.to_arviz(), var_names=var_names or _default_vars(res), compact=False,
+        res.to_arviz(),
+        var_names=var_names or _default_vars(res),
+        compact=False,
         combined=False,
-    )  # fmt: skip
+    )
     return _figure(axes, path)
 
 

@@ -121,9 +121,17 @@ class PosteriorResult:
         row("Residual", None, None, d.sigma**2, d.sigma)
         return pd.DataFrame(
             rows,
-            columns=["grp", "var1", "var2", "vcov", "sdcor", "sdcor_sd", "sdcor_lower",
-                     "sdcor_upper"],
-        )  # fmt: skip
+            columns=[
+                "grp",
+                "var1",
+                "var2",
+                "vcov",
+                "sdcor",
+                "sdcor_sd",
+                "sdcor_lower",
+                "sdcor_upper",
+            ],
+        )
 
     def ranef(self) -> dict:
         """Posterior means of the random effects (fully Bayesian counterpart of the EB

@@ -78,8 +78,10 @@ def sample(
     from hlm.model import LinearMixedModel
 
     t0 = time.perf_counter()
-    chains, draws, warmup = _count(chains, "chains", 1), _count(draws, "draws", 4), _count(
-        warmup, "warmup", 0
+    chains, draws, warmup = (
+        _count(chains, "chains", 1),
+        _count(draws, "draws", 4),
+        _count(warmup, "warmup", 0),
     )
     m = LinearMixedModel.from_formula(
         model, data, method="ML", weights=weights, offset=offset, missing=missing
@@ -96,9 +98,16 @@ def sample(
         keep_ranef = chains * draws * q <= KEEP_RANEF_MAX
     seq = np.random.SeedSequence(seed)
     out = run_chains(
-        prob, chains=chains, draws=draws, warmup=warmup, seed=seq, cores=int(cores),
-        compiled=compiled, store_b=bool(keep_ranef), progress=progress,
-    )  # fmt: skip
+        prob,
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        seed=seq,
+        cores=int(cores),
+        compiled=compiled,
+        store_b=bool(keep_ranef),
+        progress=progress,
+    )
     settings = {
         "warmup": warmup,
         "seed": seq.entropy,
@@ -113,7 +122,8 @@ def sample(
     notes = res.convergence_notes
     if notes:
         warn(
-            "the chains may not have converged or mixed enough: " + "; ".join(notes)
+            "the chains may not have converged or mixed enough: "
+            + "; ".join(notes)
             + ". Run longer chains (draws=..., warmup=...) before trusting these numbers",
             ConvergenceWarning,
         )

@@ -28,12 +28,17 @@ def summary_text(res, level: float = 0.95) -> str:
         if isinstance(r["var2"], str):
             name = f"corr({r['var1']}, {r['var2']})"
         rows.append(
-            (r["grp"], name, _num(r["vcov"]), _num(r["sdcor"]), _num(r["sdcor_sd"]),
-             _num(r["sdcor_lower"]), _num(r["sdcor_upper"]))
-        )  # fmt: skip
-    table = pd.DataFrame(
-        rows, columns=["Groups", "Name", "Variance", "SD/Corr", "post.SD", lo, hi]
-    )
+            (
+                r["grp"],
+                name,
+                _num(r["vcov"]),
+                _num(r["sdcor"]),
+                _num(r["sdcor_sd"]),
+                _num(r["sdcor_lower"]),
+                _num(r["sdcor_upper"]),
+            )
+        )
+    table = pd.DataFrame(rows, columns=["Groups", "Name", "Variance", "SD/Corr", "post.SD", lo, hi])
     lines.append(table.to_string(index=False))
     groups = ", ".join(f"{g}, {k}" for g, k in res.ngroups.items())
     lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
