@@ -155,3 +155,18 @@ def test_prior_classes_validate():
         P.InverseWishart(1, np.eye(2))
     with pytest.raises(ValueError, match="explicit scale"):
         P.Hierarchical(["a", "b"], sd=P.HalfT(3))
+
+
+def test_model_without_intercept_and_with_weights(data):
+    """The accumulation basis of a model without intercept, and prior weights, reach the
+    sampler: posterior means near the ML estimates of the same model."""
+    df = data.assign(wt=np.linspace(0.5, 2.0, len(data)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml = hlm.fit("y ~ 0 + x + (1 | g)", df, method="ML", weights="wt")
+        res = hlm.sample(
+            "y ~ 0 + x + (1 | g)", df, weights="wt", chains=2, draws=200, warmup=100, seed=3, **FAST
+        )
+    assert list(res.fixef.index) == ["x"]
+    assert res.fixef["x"] == pytest.approx(ml.fixef["x"], abs=2 * ml.fixef_se["x"])
+    assert res.sigma == pytest.approx(ml.sigma, rel=0.2)

@@ -6,7 +6,7 @@ and :func:`hlm.bayes_factor`.
 
 from hlm.bayes import priors
 from hlm.bayes.posterior import PosteriorResult
-from hlm.bayes.sample import sample
+from hlm.bayes.sampling import sample
 
 __all__ = ["PosteriorResult", "bayes_factor", "priors", "sample"]
 
