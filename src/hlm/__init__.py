@@ -13,6 +13,7 @@ from hlm.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from hlm.inference.anova import anova
 from hlm.model import LinearMixedModel
 from hlm.results.fitted import MixedModelResult
 from hlm.results.hlm_output import variance_explained
@@ -47,6 +48,7 @@ __all__ = [
     "Levels",
     "OLSResult",
     "additive_variance_components",
+    "anova",
     "ancova",
     "center",
     "cross_level_regression",

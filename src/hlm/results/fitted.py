@@ -79,11 +79,17 @@ class MixedModelResult(InferenceMethods, DisplayMethods):
         return cls(model=model, est=est, singular=singular, fit_log=fit_log)
 
     # ------------------------------------------------------------------ tables
-    def fixef_table(self) -> pd.DataFrame:
-        """Fixed effects with standard errors and t values (estimate, se, t)."""
-        return pd.DataFrame(
-            {"estimate": self.fixef, "se": self.fixef_se, "t": self.fixef / self.fixef_se}
-        )
+    def fixef_table(self, df="satterthwaite") -> pd.DataFrame:
+        """Fixed effects: estimate, se, t, and the t test's df and p value.
+
+        ``df`` chooses the denominator degrees of freedom: ``"satterthwaite"`` (default,
+        as lmerTest), ``"kenward-roger"`` (as pbkrtest; se and t then use the adjusted
+        covariance), ``"residual"`` (n - p) or ``"asymptotic"`` (z test); see
+        :mod:`hlm.inference.wald`.
+        """
+        from hlm.inference.wald import fixef_table
+
+        return fixef_table(self, df)
 
     def varcorr(self) -> pd.DataFrame:
         """Variance components in the layout of lme4's ``as.data.frame(VarCorr(fit))``.

@@ -1,0 +1,1 @@
+"""Inference for fitted models: tests, intervals, predictions, R-squared."""
