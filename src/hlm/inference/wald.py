@@ -88,8 +88,8 @@ class _Tester:
         if np.any(rhs != 0):
             beta = beta - np.linalg.pinv(L) @ rhs
         if self.method == "kenward-roger":
-            F, ddf, q = self.kr.test(L, beta)
-            return _row(F, q, ddf, self.sigma)
+            F, ddf, q, Fu = self.kr.test(L, beta)
+            return _row(F, q, ddf, self.sigma, Fu)
         V = L @ self.vcov @ L.T
         d, P = np.linalg.eigh(V)
         order = np.argsort(d)[::-1]
@@ -105,9 +105,10 @@ class _Tester:
         return _row(F, q, ddf, self.sigma)
 
 
-def _row(F: float, q: int, ddf: float, sigma: float) -> dict:
+def _row(F: float, q: int, ddf: float, sigma: float, F_unscaled=None) -> dict:
+    """lmerTest's F-table row; the sums of squares use the unscaled F (as lmerTest)."""
     p = float(stats.f.sf(F, q, ddf)) if np.isfinite(ddf) else float(stats.chi2.sf(F * q, q))
-    mean_sq = F * sigma**2
+    mean_sq = (F if F_unscaled is None else F_unscaled) * sigma**2
     return {
         "sum_sq": mean_sq * q,
         "mean_sq": mean_sq,
