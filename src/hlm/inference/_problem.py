@@ -51,19 +51,68 @@ def ml_copy(model):
     return model_copy(model, method="ML")
 
 
-def fit_theta(model, theta0, *, maxeval: int = 100_000):
+def fit_theta(model, theta0, *, maxeval: int = 100_000, tol: float = 1e-8):
     """Minimise ``model.objective`` from ``theta0``; returns ``(theta, criterion, converged)``.
 
     The same optimizer and boundary polish as :func:`hlm.engines.driver.fit_profiled`,
-    without building a result object.
+    without building a result object.  ``tol`` is BOBYQA's absolute tolerance on the
+    criterion and on theta (lme4's 1e-8 by default).
     """
     from hlm.engines.profiled import minimize_bobyqa, polish_boundary
 
     cov = model.cov
-    opt = minimize_bobyqa(model.objective, theta0, cov.lower_bounds(), maxeval=maxeval)
+    opt = minimize_bobyqa(
+        model.objective, theta0, cov.lower_bounds(), maxeval=maxeval, ftol_abs=tol, xtol_abs=tol
+    )
     theta, crit = polish_boundary(model.objective, opt.theta, cov.diagonal_mask(), f0=opt.criterion)
     converged = opt.converged or opt.message == "roundoff limited"
     return np.asarray(theta, dtype=float), float(crit), bool(converged)
+
+
+def minimize_from(f, x0, lower, *, tol: float = 1e-8, maxeval: int = 100_000, restarts: int = 1):
+    """Minimise ``f`` over ``x >= lower`` by BOBYQA from a warm start; ``(fmin, xmin)``.
+
+    Unlike :func:`hlm.engines.profiled.minimize_bobyqa` (whose first steps are nlopt's
+    default, ``|x_i|`` for a nonzero coordinate), the first step in every coordinate is at
+    least 0.05: started next to an optimum with a tiny off-diagonal element, nlopt's
+    default step in that coordinate is tiny too and BOBYQA can stop before it moves.
+    """
+    import nlopt
+
+    x0 = np.asarray(x0, dtype=float)
+    lb = np.where(np.isfinite(lower), lower, -np.inf)
+    best = [np.inf, x0.copy()]
+
+    def wrapped(x, grad):
+        val = f(x)
+        if not np.isfinite(val):
+            val = 1e300
+        if val < best[0]:
+            best[0], best[1] = val, x.copy()
+        return float(val)
+
+    def run(x):
+        opt = nlopt.opt(nlopt.LN_BOBYQA, x0.size)
+        opt.set_min_objective(wrapped)
+        opt.set_lower_bounds(lb)
+        opt.set_initial_step(np.maximum(0.25 * np.abs(x), 0.05))
+        opt.set_ftol_abs(tol)
+        opt.set_xtol_abs(tol)
+        opt.set_maxeval(maxeval)
+        try:
+            opt.optimize(np.maximum(x, lb))
+        except (nlopt.RoundoffLimited, RuntimeError, ValueError):
+            pass  # the best point evaluated is still the answer
+
+    # BOBYQA can stop early where progress is slow (e.g. next to a bound); a restart with a
+    # fresh trust region from its answer costs a few evaluations when it was the optimum
+    run(x0)
+    for _ in range(restarts):
+        before = best[0]
+        run(best[1].copy())
+        if before - best[0] <= 10 * tol:
+            break
+    return float(best[0]), best[1]
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,14 @@ Grammar (whitespace is free):
   ``Sector[T.Catholic]``, ``MEANSES:cses``); the longest name that matches at a position is
   taken, and a name can be quoted in backticks to be unambiguous.
 
-So ``"x1 = x2 = 0"`` is the two rows ``x1 - x2 = 0`` and ``x2 = 0`` (both zero),
-``"x1 = x2"`` is one row, and ``"2*x1 + x2 = 1"`` has right-hand side 1.
+So ``"x1 = x2 = 0"`` means ``x1 = 0`` and ``x2 = 0``, ``"x1 = x2"`` is one row, and
+``"2*x1 + x2 = 1"`` has right-hand side 1.
+
+The rows are returned in reduced row echelon form (of ``[L | rhs]``): a joint hypothesis has
+many equivalent matrices, and while the F statistic does not depend on which one is used,
+Satterthwaite's joint denominator df (lmerTest's construction) does; the echelon form makes
+the answer depend on the hypothesis only, so ``"x1 = x2 = 0"`` and ``"x1 = 0, x2 = 0"``
+give the same test.
 """
 
 from __future__ import annotations
@@ -67,7 +73,50 @@ def parse_hypothesis(text: str, names: list[str]) -> tuple[np.ndarray, np.ndarra
             labels.append(f"{sa.strip()} = {sb.strip()}")
     if not rows:
         raise HypothesisError(f"no hypothesis found in {text!r}")
-    return np.array(rows), np.array(rhs), labels
+    L, r = np.array(rows), np.array(rhs)
+    E = echelon(np.column_stack((L, r)))
+    if E.shape != (len(L), L.shape[1] + 1) or not np.allclose(E, np.column_stack((L, r))):
+        labels = [_label(row, c, names) for row, c in zip(E[:, :-1], E[:, -1], strict=True)]
+    if np.any(np.all(E[:, :-1] == 0, axis=1)):
+        raise HypothesisError(f"the hypothesis {text!r} is contradictory (0 = nonzero)")
+    return E[:, :-1], E[:, -1], labels
+
+
+def echelon(M: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+    """Reduced row echelon form of ``M`` with zero rows removed (partial pivoting)."""
+    A = np.array(M, dtype=float)
+    rows, cols = A.shape
+    r = 0
+    for c in range(cols - 1):  # the last column is the right-hand side
+        if r == rows:
+            break
+        piv = r + int(np.argmax(np.abs(A[r:, c])))
+        if abs(A[piv, c]) < tol:
+            continue
+        A[[r, piv]] = A[[piv, r]]
+        A[r] /= A[r, c]
+        for i in range(rows):
+            if i != r:
+                A[i] -= A[i, c] * A[r]
+        r += 1
+    out = A[:r]
+    leftover = A[r:]
+    if len(leftover) and np.any(np.abs(leftover[:, -1]) > tol):
+        # a row 0 = nonzero: keep it so that the caller can report the contradiction
+        out = np.vstack((out, leftover[np.abs(leftover[:, -1]) > tol][:1]))
+    out[np.abs(out) < tol] = 0.0
+    return out
+
+
+def _label(row: np.ndarray, rhs: float, names: list[str]) -> str:
+    terms = []
+    for v, name in zip(row, names, strict=True):
+        if v == 0:
+            continue
+        coef = "" if v == 1 else "-" if v == -1 else f"{v:g}*"
+        terms.append(f"{coef}{name}")
+    text = " + ".join(terms).replace("+ -", "- ")
+    return f"{text} = {rhs:g}"
 
 
 def _side(side: str, names: list[str], text: str) -> tuple[np.ndarray, float]:

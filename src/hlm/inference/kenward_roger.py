@@ -73,11 +73,7 @@ class KenwardRoger:
         tr = np.array([np.trace(u) for u in U])
         A1 = float(tr @ self.W @ tr)
         A2 = float(
-            sum(
-                self.W[i, j] * np.sum(U[i] * U[j].T)
-                for i in range(len(U))
-                for j in range(len(U))
-            )
+            sum(self.W[i, j] * np.sum(U[i] * U[j].T) for i in range(len(U)) for j in range(len(U)))
         )
         B = (A1 + 6.0 * A2) / (2.0 * q)
         g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
@@ -134,8 +130,10 @@ def kenward_roger(result) -> KenwardRoger:
     B = np.vstack([(zx @ basis).reshape(j * s, -1) for zx, j, s in zip(A.ZXy, J, S, strict=True)])
     B = B[:, :p]
     Lam = sp.block_diag(
-        [batched.block_diag_csr(np.broadcast_to(lam, (j, s, s)).copy())
-         for lam, j, s in zip(lams, J, S, strict=True)],
+        [
+            batched.block_diag_csr(np.broadcast_to(lam, (j, s, s)).copy())
+            for lam, j, s in zip(lams, J, S, strict=True)
+        ],
         format="csr",
     )
     M = (Lam.T @ K @ Lam).tocsr() + sp.identity(q, format="csr")

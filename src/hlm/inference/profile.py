@@ -33,14 +33,17 @@ from hlm.errors import HLMWarning, warn
 from hlm.inference._problem import (
     beta_at,
     criterion_parts,
-    fit_theta,
     fix_beta_model,
+    minimize_from,
     ml_copy,
 )
 from hlm.inference.varpar import VarPar, psd_cholesky
 
-#: relative tolerance of the interval limits
-XTOL = 1e-7
+#: tolerance of the interval limits, relative to the first search step (about z SEs)
+XTOL = 1e-5
+#: BOBYQA's tolerance for a profile point: a deviance error of 1e-7 moves zeta near the
+#: cut-off by about 3e-8
+PROFILE_TOL = 1e-7
 
 
 class Profiler:
@@ -70,6 +73,9 @@ class Profiler:
         self.beta_se = sigma * np.sqrt(np.diag(Cu))
         self.lower = self.model.cov.lower_bounds()
         self.lower_found = []  # (parameter, value, deviance) where a better fit was found
+        # the optima of the profile points computed so far, per parameter: a new point
+        # starts from the nearest one's (lme4 starts from the previous point's)
+        self._points: dict = {}
 
     # ---------------------------------------------------------------- zeta functions
     def _signed(self, x, x_hat, dev) -> float:
@@ -78,59 +84,93 @@ class Profiler:
             self.lower_found.append((x, dev))
         return float(np.sign(x - x_hat) * np.sqrt(max(diff, 0.0)))
 
+    def _start(self, key, x: float, x_hat: float) -> np.ndarray:
+        best, start = abs(x - x_hat), self.theta
+        for xi, th in self._points.get(key, ()):
+            if abs(x - xi) < best:
+                best, start = abs(x - xi), th
+        return start
+
+    def _remember(self, key, x: float, theta) -> None:
+        if theta is not None:
+            self._points.setdefault(key, []).append((x, np.asarray(theta, dtype=float)))
+
     def zeta_beta(self, j: int, b: float) -> float:
         """Signed root at ``beta_j = b``."""
         reduced = fix_beta_model(self.model, j, b)
-        _, dev, _ = fit_theta(reduced, self.theta)
+        key = ("beta", j)
+        dev, theta = self._min_over_theta(reduced.objective, self._start(key, b, self.beta[j]))
+        self._remember(key, b, theta)
         return self._signed(b, self.beta[j], dev)
 
     def zeta_varpar(self, i: int, x: float) -> float:
         """Signed root at ``psi_i = x`` (an SD, a correlation or sigma)."""
         kind = self.vp.kind[i]
+        key = ("psi", i)
+        start = self._start(key, x, self.psi[i])
         if kind == "sigma":
-            dev = self._min_over_theta(lambda th: _crit(self.model, th, x))
+            dev, theta = self._min_over_theta(lambda th: _crit(self.model, th, x), start)
         elif kind == "sd":
-            dev = self._profile_sd(i, x)
+            dev, theta = self._profile_sd(i, x, start)
         else:
-            dev = self._profile_cor(i, x)
+            dev, theta = self._profile_cor(i, x, start)
+        self._remember(key, x, theta)
         return self._signed(x, self.psi[i], dev)
 
-    def _min_over_theta(self, f, start=None, lower=None) -> float:
-        from hlm.engines.profiled import minimize_bobyqa
-
-        x0 = self.theta if start is None else start
+    def _min_over_theta(self, f, start, lower=None):
+        """``(minimum, argmin)`` of ``f`` by BOBYQA from ``start``."""
         lb = self.lower if lower is None else lower
-        return float(minimize_bobyqa(f, x0, lb).criterion)
+        return minimize_from(f, start, lb, tol=PROFILE_TOL)
 
-    def _profile_sd(self, i: int, s: float) -> float:
+    def _profile_sd(self, i: int, s: float, start: np.ndarray):
         cov = self.model.cov
         k, r = self.vp.term[i], self.vp.row[i]
         sl = cov.slices[k]
         in_row = sl.start + np.flatnonzero(cov.rows[k] == r)
         if s <= 0:  # row r of lambda_k is zero; sigma profiled out as usual
             free = np.setdiff1d(np.arange(cov.ntheta), in_row)
+            if free.size == 0:
+                return float(self.model.objective(np.zeros(cov.ntheta))), None
 
             def f0(z):
                 th = np.zeros(cov.ntheta)
                 th[free] = z
                 return self.model.objective(th)
 
-            if free.size == 0:
-                return float(self.model.objective(np.zeros(cov.ntheta)))
-            return self._min_over_theta(f0, self.theta[free], self.lower[free])
+            dev, _ = self._min_over_theta(f0, start[free], self.lower[free])
+            return dev, None
 
-        def f(th):
-            ell = float(np.sqrt(np.sum(th[in_row] ** 2)))
-            if ell <= 0:
-                return np.inf
-            return _crit(self.model, th, s / ell)
+        # free parameters: sigma, theta outside the row, and the row's direction u; the
+        # row is (s / sigma) u / |u|, so that the SD is s whatever the other values
+        rest = np.setdiff1d(np.arange(cov.ntheta), in_row)
+        n_rest = rest.size
+        is_diag = cov.rows[k][in_row - sl.start] == cov.cols[k][in_row - sl.start]
 
-        start = self.theta.copy()
-        if np.sum(start[in_row] ** 2) == 0:  # a boundary estimate: leave zero
-            start[in_row[-1]] = s / self.sigma
-        return self._min_over_theta(f, start)
+        def unpack(z):
+            sigma, u = z[0], z[1 + n_rest :]
+            nu = float(np.sqrt(np.sum(u * u)))
+            if not sigma > 0 or nu == 0:
+                return None, sigma
+            th = np.empty(cov.ntheta)
+            th[rest] = z[1 : 1 + n_rest]
+            th[in_row] = (s / sigma) * u / nu
+            return th, sigma
 
-    def _profile_cor(self, i: int, rho: float) -> float:
+        def f(z):
+            th, sigma = unpack(z)
+            return np.inf if th is None else _crit(self.model, th, sigma)
+
+        parts = criterion_parts(self.model, start)
+        sigma0 = parts.sigma if parts is not None else self.sigma
+        u0 = start[in_row].copy()
+        if not np.any(u0):  # a boundary estimate: start from the diagonal direction
+            u0[is_diag] = 1.0
+        z0 = np.concatenate(([sigma0], start[rest], u0))
+        lb = np.concatenate(([1e-12 * sigma0], self.lower[rest], np.where(is_diag, 0.0, -np.inf)))
+        dev, z = self._min_over_theta(f, z0, lb)
+        return dev, unpack(z)[0]
+
+    def _profile_cor(self, i: int, rho: float, start: np.ndarray):
         cov = self.model.cov
         k = self.vp.term[i]
         r, c = self.vp.row[i], self.vp.col[i]
@@ -165,21 +205,22 @@ class Profiler:
             th = unpack(z)
             return np.inf if th is None else self.model.objective(th)
 
-        # start: the current term factor, re-factored with its two variables first
-        lam0 = cov.lambdas(self.theta)[k]
+        # start: the warm start's term factor, re-factored with its two variables first
+        lam0 = cov.lambdas(start)[k]
         Sig0 = lam0 @ lam0.T
         lp = _factor(Sig0[np.ix_(order, order)])
         z0 = np.concatenate(
             (
                 [lp[0, 0], np.hypot(lp[1, 0], lp[1, 1])],
                 [lp[a, b] for a, b in rest],
-                self.theta[others],
+                start[others],
             )
         )
         lb = np.concatenate(
             ([0.0, 0.0], [0.0 if a == b else -np.inf for a, b in rest], self.lower[others])
         )
-        return self._min_over_theta(f, z0, lb)
+        dev, z = self._min_over_theta(f, z0, lb)
+        return dev, unpack(z)
 
     # ---------------------------------------------------------------- intervals
     def interval(self, zeta, x_hat: float, step: float, z: float, lo=-np.inf, hi=np.inf):
@@ -191,33 +232,47 @@ class Profiler:
 
 
 def _limit(zeta, x_hat, step, target, bound):
-    """Root of ``zeta(x) = target`` on the side of ``x_hat`` given by ``step``'s sign."""
+    """Root of ``zeta(x) = target`` on the side of ``x_hat`` given by ``step``'s sign.
+
+    The profile is close to linear in the parameter, so the bracket is found by secant
+    extrapolation from ``x_hat`` (with some overshoot), then refined by Brent's method;
+    a bound that the profile does not reach the cut-off before is the limit itself.
+    """
     direction = np.sign(step)
     if x_hat == bound:
         return bound
-    a, _za = x_hat, 0.0
+    memo: dict = {x_hat: 0.0}  # zeta is zero at the estimate by definition
+
+    def f(v):
+        if v not in memo:
+            memo[v] = zeta(v)
+        return memo[v]
+
+    a = x_hat
     x = x_hat + step
     for _ in range(60):
         if direction * (x - bound) >= 0:  # stepped past the bound: test the bound itself
-            zb = zeta(bound)
+            zb = f(bound)
             if not np.isfinite(zb) or abs(zb) < abs(target):
                 return bound
-            x, zx = bound, zb
+            x = bound
             break
-        zx = zeta(x)
+        zx = f(x)
         if not np.isfinite(zx):
             return np.nan
         if abs(zx) >= abs(target):
             break
-        a, _za = x, zx
-        step *= 2.0
-        x = x_hat + step
+        a = x
+        # where the line through (x_hat, 0) and (x, zeta(x)) reaches the target, plus 10%
+        grow = abs(target) / abs(zx) * 1.1 if abs(zx) > 1e-3 else 4.0
+        x = x_hat + (x - x_hat) * min(max(grow, 1.2), 8.0)
     else:
         return np.nan
-    scale = max(abs(x_hat), abs(step), 1e-12)
     try:
         return float(
-            optimize.brentq(lambda v: zeta(v) - target, a, x, xtol=XTOL * scale, rtol=1e-10)
+            optimize.brentq(
+                lambda v: f(v) - target, a, x, xtol=XTOL * max(abs(step), 1e-12), rtol=1e-9
+            )
         )
     except ValueError:  # no sign change: a non-monotone profile
         return np.nan
@@ -253,6 +308,7 @@ def profile_confint(result, level: float = 0.95, parm=None, names: str = "readab
     """
     prof = Profiler(result)
     z = float(stats.norm.ppf(0.5 + level / 2.0))
+    psi_se = _psi_se(result, prof.vp)
     vnames = prof.vp.names(names)
     all_names = vnames + list(result.fixef.index)
     wanted = _select(parm, all_names, len(vnames))
@@ -266,11 +322,10 @@ def profile_confint(result, level: float = 0.95, parm=None, names: str = "readab
             if not np.isfinite(x_hat):  # a correlation of a zero-variance effect
                 rows[name] = (np.nan, np.nan)
                 continue
-            if kind == "cor":
-                lo, hi, step = -1.0, 1.0, 0.1
-            else:
-                lo, hi = 0.0, np.inf
-                step = 0.25 * x_hat if x_hat > 0 else 0.25 * prof.sigma
+            lo, hi = (-1.0, 1.0) if kind == "cor" else (0.0, np.inf)
+            step = z * psi_se[idx]
+            if not (np.isfinite(step) and step > 0):  # no usable Wald SE (boundary fit)
+                step = 0.5 if kind == "cor" else 0.25 * (x_hat if x_hat > 0 else prof.sigma)
             rows[name] = prof.interval(
                 lambda x, i=idx: prof.zeta_varpar(i, x), x_hat, step, z, lo, hi
             )
@@ -278,7 +333,7 @@ def profile_confint(result, level: float = 0.95, parm=None, names: str = "readab
             j = idx - len(vnames)
             est[name] = prof.beta[j]
             rows[name] = prof.interval(
-                lambda b, j=j: prof.zeta_beta(j, b), prof.beta[j], prof.beta_se[j], z
+                lambda b, j=j: prof.zeta_beta(j, b), prof.beta[j], z * prof.beta_se[j], z
             )
     if prof.lower_found:
         warn(
@@ -291,6 +346,16 @@ def profile_confint(result, level: float = 0.95, parm=None, names: str = "readab
     out.attrs["method"] = "profile"
     out.attrs["level"] = level
     return out
+
+
+def _psi_se(result, vp) -> np.ndarray:
+    """Wald standard errors of the SDs, correlations and sigma (first steps of the search)."""
+    try:
+        vc = result._varpar_covariance
+        J = vp.jacobian(result.theta, result.sigma)
+        return np.sqrt(np.maximum(np.diag(J @ vc.vcov_varpar @ J.T), 0.0))
+    except (ValueError, np.linalg.LinAlgError):
+        return np.full(vp.ntheta + 1, np.nan)
 
 
 def _select(parm, all_names, n_varpar) -> list[int]:

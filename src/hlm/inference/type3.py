@@ -44,11 +44,12 @@ def type3_table(result, df="satterthwaite") -> pd.DataFrame:
     sum_formula = _sum_coded_formula(spec, terms)
     Minv, sum_slices = _coding_map(model, sum_formula, len(terms))
     t_ = tester(result, df)
+    own = list(spec.term_slices.values())
     rows, index = [], []
-    for term, sl in zip(terms, sum_slices, strict=True):
+    for term, sl, own_sl in zip(terms, sum_slices, own, strict=True):
         if str(term) == "1":
             continue
-        L = Minv[sl, :]
+        L = _canonical(Minv[sl, :], own_sl)
         if L.shape[0] == 0:
             continue
         rows.append(t_.ftest(L, np.zeros(L.shape[0])))
@@ -58,6 +59,22 @@ def type3_table(result, df="satterthwaite") -> pd.DataFrame:
         f"Type III analysis of variance table with {t_.method.title()} denominator df"
     )
     out.attrs["df_method"] = t_.method
+    return out
+
+
+def _canonical(L: np.ndarray, own: slice) -> np.ndarray:
+    """The same hypothesis with the identity on the term's own (treatment) coefficients.
+
+    A multi-row hypothesis can be written in many bases; the F statistic does not depend on
+    the basis but Satterthwaite's joint df does (it is built from the eigen-decomposition of
+    ``L vcov L'``).  lmerTest writes type III hypotheses of treatment-coded models with the
+    identity on the term's own coefficients; so do we, so that the df agree.
+    """
+    block = L[:, own]
+    if block.shape[0] != block.shape[1] or abs(np.linalg.det(block)) < 1e-10:
+        return L
+    out = np.linalg.solve(block, L)
+    out[np.abs(out) < 1e-12] = 0.0
     return out
 
 

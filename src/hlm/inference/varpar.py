@@ -37,18 +37,21 @@ class VarPar:
         self.row: list[int] = []
         self.col: list[int] = []
         self._readable: list[str] = []
+        plain, unique = [], []
         for k, (b, g) in enumerate(zip(model.blocks, group_names, strict=True)):
             for r, c in zip(self.cov.rows[k], self.cov.cols[k], strict=True):
                 self.term.append(k)
                 self.row.append(int(r))
                 self.col.append(int(c))
-                if r == c:
-                    self.kind.append("sd")
-                    self._readable.append(f"sd_{b.columns[r]}|{g}")
-                else:
-                    self.kind.append("cor")
-                    self._readable.append(f"cor_{b.columns[r]}.{b.columns[c]}|{g}")
+                self.kind.append("sd" if r == c else "cor")
+                what = f"sd_{b.columns[r]}" if r == c else f"cor_{b.columns[r]}.{b.columns[c]}"
+                plain.append(f"{what}|{b.group}")
+                unique.append(f"{what}|{g}")
         self.kind.append("sigma")
+        # lme4 names a repeated grouping factor plainly ("sd_Days|Subject" for a second
+        # Subject term); the display name ("Subject.1") only where that would collide
+        counts = {name: plain.count(name) for name in plain}
+        self._readable = [u if counts[p] > 1 else p for p, u in zip(plain, unique, strict=True)]
 
     def names(self, style: str = "readable") -> list[str]:
         """Parameter names, ``psi``'s order; ``style`` is ``"readable"`` or ``"lme4"``."""
