@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _inference_refs import cases, fit, strs, vec
 
+from _inference_refs import cases, fit, strs, vec
 from hlm.inference.profile import Profiler
 
 PROFILE = cases("profile")

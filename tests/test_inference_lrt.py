@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 import pytest
-from _inference_refs import cases, data, fit, vec
 
 import hlm
+from _inference_refs import cases, data, fit, vec
 from hlm.errors import HLMWarning
 from hlm.inference.boundary import Reference
 

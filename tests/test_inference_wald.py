@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _inference_refs import cases, data, fit, name_map, strs, term_map, vec
 
 import hlm
+from _inference_refs import cases, data, fit, name_map, strs, term_map, vec
 from hlm.inference.hypothesis import HypothesisError, parse_hypothesis
 from hlm.inference.satterthwaite import joint_df
 from hlm.results.fitted import MixedModelResult
@@ -33,7 +33,7 @@ def at_theta(res, theta):
 
 def _table_cases():
     out = []
-    for cid, c in sorted(TTESTS.items()):
+    for cid in sorted(TTESTS):
         out += [(cid, "REML", "satterthwaite"), (cid, "REML", "kenward_roger")]
         out.append((cid, "ML", "satterthwaite"))
     return out
