@@ -90,3 +90,12 @@ def term_map(r_terms, hlm_terms) -> dict[str, str]:
     """R term labels -> hlm's (``A:x`` vs ``x:A``)."""
     by_parts = {frozenset(t.split(":")): t for t in hlm_terms}
     return {t: by_parts[frozenset(t.split(":"))] for t in r_terms}
+
+
+def at_theta(res, theta):
+    """The same model's result at another theta (e.g. lme4's optimum)."""
+    from hlm.results.fitted import MixedModelResult
+
+    return MixedModelResult.from_model(
+        res.model, vec(theta), singular=res.singular, fit_log=res.fit_log
+    )

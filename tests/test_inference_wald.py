@@ -14,21 +14,13 @@ import pandas as pd
 import pytest
 
 import hlm
-from _inference_refs import cases, data, fit, name_map, strs, term_map, vec
+from _inference_refs import at_theta, cases, data, fit, name_map, strs, term_map, vec
 from hlm.inference.hypothesis import HypothesisError, parse_hypothesis
 from hlm.inference.satterthwaite import joint_df
-from hlm.results.fitted import MixedModelResult
 
 TTESTS = cases("ttests")
 CONTESTS = cases("ftests", "contests")
 TYPE3 = cases("ftests", "type3")
-
-
-def at_theta(res, theta):
-    """The same model's result at another theta (lme4's optimum)."""
-    return MixedModelResult.from_model(
-        res.model, vec(theta), singular=res.singular, fit_log=res.fit_log
-    )
 
 
 def _table_cases():

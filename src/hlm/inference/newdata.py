@@ -43,15 +43,21 @@ def build_fixed(spec, keep, df: pd.DataFrame) -> np.ndarray:
         from formulaic.errors import DataMismatchWarning
     except ImportError:  # pragma: no cover - older formulaic
         DataMismatchWarning = Warning  # noqa: N806
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DataMismatchWarning)
-        try:
-            mm = spec.get_model_matrix(df, na_action="ignore")
-        except DataMismatchWarning as exc:
-            raise DataError(
-                f"the new data have category levels not seen when fitting: {exc}; predictions "
-                "for unseen levels of fixed-effect factors are not defined"
-            ) from exc
+    # formulaic codes an unseen level as the reference level and only warns; recording
+    # the warning (rather than turning it into an error, which formulaic may swallow)
+    # lets us refuse instead
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataMismatchWarning)
+        mm = spec.get_model_matrix(df, na_action="ignore")
+    mismatch = [w for w in caught if issubclass(w.category, DataMismatchWarning)]
+    if mismatch:
+        raise DataError(
+            f"the new data have category levels not seen when fitting: {mismatch[0].message}; "
+            "predictions for unseen levels of fixed-effect factors are not defined"
+        )
+    for w in caught:  # pass other warnings on
+        if not issubclass(w.category, DataMismatchWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     X = np.asarray(mm, dtype=float)
     return X[:, np.asarray(keep)]
 
