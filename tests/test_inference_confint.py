@@ -158,3 +158,11 @@ def test_bootstrap_percentile_intervals():
     width = (ci["upper"] - ci["lower"]).loc[["(Intercept)", "Days"]]
     ratio = width / (wald["upper"] - wald["lower"])
     assert ((ratio > 0.5) & (ratio < 1.6)).all()
+
+
+def test_progress_bar_when_asked(capsys):
+    res = _fit(PROFILE["dyestuff"])
+    res.bootstrap(3, seed=1, n_jobs=1, progress=True)
+    assert "bootstrap" in capsys.readouterr().err
+    res.bootstrap(3, seed=1, n_jobs=1, progress=False)
+    assert capsys.readouterr().err == ""

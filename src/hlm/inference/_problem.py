@@ -188,9 +188,9 @@ def beta_at(model, theta) -> tuple[np.ndarray, float, np.ndarray]:
     return beta, parts.sigma, T @ RXinv @ RXinv.T @ T.T
 
 
-def vcov_unscaled(model, theta) -> np.ndarray:
-    """``vcov(beta) / sigma^2`` at ``theta`` (the factor must be feasible there)."""
-    if not np.isfinite(model.objective(theta)):
+def vcov_unscaled(model, theta=None) -> np.ndarray:
+    """``vcov(beta) / sigma^2`` at ``theta`` (default: where the factor was last updated)."""
+    if theta is not None and not np.isfinite(model.objective(theta)):
         return np.full((model.p, model.p), np.nan)
     T = _transform(model)[0]
     RXinv = model.chol.RX_inv()

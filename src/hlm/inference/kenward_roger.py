@@ -110,14 +110,8 @@ def kenward_roger(result) -> KenwardRoger:
             "Kenward-Roger's method is not available for models with prior weights; use "
             "df='satterthwaite'"
         )
-    m = model_copy(model)
-    m.objective(result.theta)
-    A, c = m.A, m.chol
-    p = m.p
-    basis = np.eye(A.G.shape[0]) if A.basis is None else A.basis
-    C = (basis.T @ A.G @ basis)[:p, :p]
-    lams = c.lams
-    J, S = c.J, c.S
+    J = [b.J for b in model.blocks]
+    S = [b.S for b in model.blocks]
     q = sum(j * s for j, s in zip(J, S, strict=True))
     single = len(J) == 1
     if not single and q > MAX_DENSE:
@@ -125,6 +119,13 @@ def kenward_roger(result) -> KenwardRoger:
             f"Kenward-Roger with several random-effects terms needs dense {q} x {q} matrices "
             f"(limit {MAX_DENSE}); use df='satterthwaite'"
         )
+    m = model_copy(model)
+    m.objective(result.theta)
+    A, c = m.A, m.chol
+    p = m.p
+    basis = np.eye(A.G.shape[0]) if A.basis is None else A.basis
+    C = (basis.T @ A.G @ basis)[:p, :p]
+    lams = c.lams
     # K = Z'Z, B = Z'X (scaled model columns), Lambda
     K = _zz(A, J, S)
     B = np.vstack([(zx @ basis).reshape(j * s, -1) for zx, j, s in zip(A.ZXy, J, S, strict=True)])

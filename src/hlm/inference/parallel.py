@@ -110,10 +110,18 @@ class _NoBar:
 
 
 def _bar(total: int, progress, desc: str):
-    if progress is None:
+    """A tqdm bar; ``progress=None`` shows one when stderr is a terminal and tqdm is there."""
+    auto = progress is None
+    if auto:
         progress = sys.stderr.isatty()
     if not progress:
         return _NoBar()
-    from tqdm.auto import tqdm
-
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        if auto:  # a progress bar was not asked for, only allowed
+            return _NoBar()
+        raise ImportError(
+            "progress=True needs tqdm: pip install 'hlm[progress]' (or pip install tqdm)"
+        ) from exc
     return tqdm(total=total, desc=desc, leave=False)

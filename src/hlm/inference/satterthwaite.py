@@ -79,7 +79,7 @@ def varpar_covariance(result) -> VarparCovariance:
         parts = criterion_parts(model, th)
         if parts is None:
             return np.full(2 + p * p, np.nan)
-        Cu = vcov_unscaled(model, th)
+        Cu = vcov_unscaled(model)  # the factor is already at th
         return np.concatenate(([parts.logdet, parts.pwrss], Cu.ravel()))
 
     f0, grad, hess = derivatives(f, theta)
