@@ -32,4 +32,6 @@ def plot(result, kind: str, **options):
     }
     if kind not in funcs:
         raise ValueError(f"unknown plot {kind!r}; choose from {', '.join(KINDS)}")
+    if kind != "profile":
+        options.pop("progress", None)  # only the profile is slow enough for a bar
     return funcs[kind](result, **options)

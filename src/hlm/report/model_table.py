@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from hlm.report import tabular
 
@@ -129,6 +128,8 @@ def _components(res, variances: bool) -> dict:
 
 
 def _frame(results, names, level, variances) -> pd.DataFrame:
+    import scipy.stats
+
     z = scipy.stats.norm.ppf(0.5 + level / 2)
     records: dict = {}
     for name, res in zip(names, results, strict=True):
