@@ -151,7 +151,8 @@ def test_describe_levels_and_icc(files, capsys):
     v = doc["variables"]
     assert v["MEANSES"]["level"] == 2 and v["Sector"]["level"] == 2
     assert v["SES"]["level"] == 1 and v["Minority"]["level"] == 1
-    tau, sigma2 = (r["vcov"] for r in HSB_NULL["varcorr_table"])  # lme4 REML, MathAch ~ 1 + (1|School)
+    # lme4 REML fit of MathAch ~ 1 + (1 | School)
+    tau, sigma2 = (r["vcov"] for r in HSB_NULL["varcorr_table"])
     assert v["MathAch"]["icc"] == pytest.approx(tau / (tau + sigma2), abs=1e-5)
     code, text, _ = run(capsys, "describe", files / "hsb.csv", "--group", "School")
     assert code == 0 and "level 2" in text and "160" in text

@@ -25,7 +25,9 @@ def _plot_requests(items: list[str]) -> list[tuple[str, str]]:
         if not sep or not path:
             raise HLMError(f"--plot {item!r}: write KIND=FILE.png, e.g. caterpillar=cat.png")
         if kind not in KINDS:
-            raise HLMError(f"--plot {item!r}: unknown plot {kind!r}; choose from {', '.join(KINDS)}")
+            raise HLMError(
+                f"--plot {item!r}: unknown plot {kind!r}; choose from {', '.join(KINDS)}"
+            )
         out.append((kind, path))
     return out
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from hlm.errors import HLMError
 
-_SPEC_START = re.compile(r"^\s*(#[^\n]*\n\s*)*(level1|level2|group|random|level3|group3|random3|center)\s*:")
+_SPEC_START = re.compile(
+    r"^\s*(#[^\n]*\n\s*)*(level1|level2|group|random|level3|group3|random3|center)\s*:"
+)
 
 
 def read_model(model: str | None, levels: str | None):

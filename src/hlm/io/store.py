@@ -28,8 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hlm.errors import DataError
-
 FORMAT = "hlm-result"
 VERSION = 1
 

@@ -42,6 +42,6 @@ def mixed_equation_lines(result, per_line: int = 4) -> list[tuple[str, list[str]
     for start in range(0, len(terms), per_line):
         chunk = " + ".join(terms[start : start + per_line])
         lines.append(f"{y} = {chunk}" if start == 0 else f"\\quad + {chunk}")
-    dists.append(f"\\varepsilon_{{i}} \\sim \\mathcal{{N}}(0,\\sigma^{{2}})")
+    dists.append("\\varepsilon_{i} \\sim \\mathcal{N}(0,\\sigma^{2})")
     names = [f"\\beta_{{{k}}} \\to {_text(n)}" for k, n in enumerate(result.fixef.index)]
     return [("Mixed model", lines), ("Random parts", dists), ("Fixed effects", names)]

@@ -47,7 +47,8 @@ class ModelTable:
             for term in terms:
                 sub = part.xs(term, level="term")
                 if section == "Fixed effects":
-                    rows.append([term] + [tabular.fmt(v, d) if _ok(v) else "" for v in sub.loc["estimate"]])
+                    est = sub.loc["estimate"]
+                    rows.append([term] + [tabular.fmt(v, d) if _ok(v) else "" for v in est])
                     if self.intervals:
                         lo, hi = sub.loc["lower"], sub.loc["upper"]
                         rows.append([""] + [
@@ -61,7 +62,7 @@ class ModelTable:
                 else:
                     stat = sub.index[0]
                     vals = sub.loc[stat]
-                    integer = section == "Fit" and (term == "Observations" or term.startswith("Groups"))
+                    integer = section == "Fit" and term.startswith(("Observations", "Groups"))
                     rows.append([term] + [
                         (tabular.fmt(int(v)) if integer else tabular.fmt(v, d)) if _ok(v) else ""
                         for v in vals

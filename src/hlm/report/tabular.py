@@ -36,7 +36,8 @@ def markdown(header: list[str], rows: list[list[str]], align: str | None = None)
 
     def line(cells):
         out = [
-            c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(cells, widths, align, strict=True)
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
         ]
         return "| " + " | ".join(out) + " |"
 
