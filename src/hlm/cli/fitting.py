@@ -70,17 +70,25 @@ def fit_with_progress(model, data, *, method="REML", weights=None, progress=None
         m = LinearMixedModel.from_formula(formula, prepared, method=method, weights=weights)
         bar.update(1)
     m.source = source
-    objective = m.objective
+    # the engines call model.objective (and model.objective_and_gradient on the gradient
+    # path); instance attributes that count the calls shadow them during the fit
+    names = [n for n in ("objective", "objective_and_gradient") if hasattr(m, n)]
     with progress_bar(desc="fitting", unit="eval", enabled=progress) as bar:
-
-        def counted(theta):
-            value = objective(theta)
-            bar.update(1)
-            bar.set_postfix(criterion=f"{value:.4f}", refresh=False)
-            return value
-
-        m.objective = counted  # the engine calls model.objective; the bar counts the calls
+        for name in names:
+            setattr(m, name, _counted(getattr(m, name), bar))
         try:
             return m.fit(**options)
         finally:
-            del m.objective  # the result keeps the model: give it back its own method
+            for name in names:
+                delattr(m, name)  # the result keeps the model: give it its own methods
+
+
+def _counted(func, bar):
+    def counted(theta):
+        value = func(theta)
+        bar.update(1)
+        crit = value[0] if isinstance(value, tuple) else value
+        bar.set_postfix(criterion=f"{float(crit):.4f}", refresh=False)
+        return value
+
+    return counted

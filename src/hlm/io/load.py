@@ -139,6 +139,7 @@ def _build(meta, arrays, parquet, path):
         design._rhs_spec = spec_from_json(design_meta["rhs"])
         design.names = list(meta["design_names"])
         design.has_intercept = "(Intercept)" in design.names
+        design.fast = None  # formulaic codes the rows (the NumPy evaluators are not stored)
     blocks = []
     for k, b in enumerate(meta["blocks"]):
         codes = arrays.get(f"codes_{k}")
