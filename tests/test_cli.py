@@ -169,3 +169,25 @@ def test_python_dash_m_exit_codes(files):
     bad = subprocess.run([sys.executable, "-m", "hlm", "fit", str(files / "sleep.csv"),
                           "Reaction ~ Days + (1 | Nope)"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Nope" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_progress_fit_matches_hlm_fit_and_restores_methods(monkeypatch):
+    from hlm.cli.fitting import fit_with_progress
+    from hlm.progress import progress_bar, progress_enabled
+
+    data = hlm.datasets.load("sleepstudy")
+    res = fit_with_progress(SLEEP["formula"], data, progress=True)
+    assert res.criterion == pytest.approx(SLEEP["criterion"], abs=1e-6)
+    assert "objective" not in vars(res.model)  # the counting wrapper is gone
+    monkeypatch.setenv("HLM_PROGRESS", "0")
+    assert progress_enabled() is False and progress_bar(total=3).disable
+    monkeypatch.setenv("HLM_PROGRESS", "1")
+    assert progress_enabled() is True and progress_enabled(False) is False
+
+
+def test_least_squares_spec(files, capsys):
+    spec = "level1: MathAch ~ cses; group: School; random:"
+    code, out, _ = run(capsys, "fit", files / "hsb.csv", spec, "--format", "json")
+    assert code == 0 and json.loads(out)["theta"] == [] and json.loads(out)["engine"] == "ols"
+    code, _, err = run(capsys, "fit", files / "hsb.csv", spec, "--plot", "caterpillar=c.png")
+    assert code == 2 and "no random effects" in err

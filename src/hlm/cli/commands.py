@@ -54,6 +54,11 @@ def cmd_fit(args) -> int:
     plots = _plot_requests(args.plot)
     res = _fit(args)
     fmt = args.format
+    if (plots or args.save or fmt == "html") and not hasattr(res, "plot"):
+        raise HLMError(
+            "plots, HTML and --save are for mixed models; this model has no random effects "
+            "(it was fitted by least squares)"
+        )
     if fmt == "json":
         from hlm.report.result_dict import result_json
 

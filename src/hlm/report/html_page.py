@@ -164,7 +164,7 @@ def _hlm_extras(result) -> str:
         rel = result.reliability().mean()
     except HLMError:
         return ""
-    rows = [[f"ICC ({g})", f"{v:.3f}"] for g, v in icc.items()]
+    rows = [[f"ICC at x = 0, given the predictors ({g})", f"{v:.3f}"] for g, v in icc.items()]
     rows += [[f"Average reliability ({c})", f"{v:.3f}"] for c, v in rel.items()]
     return "<h2>HLM-style statistics</h2>" + html_table(["Statistic", "Value"], rows)
 
