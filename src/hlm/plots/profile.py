@@ -85,7 +85,7 @@ def _walk(at, theta_hat, i, others, low, crit_hat, direction, delta_max, max_ste
     the rise should reach the next target.
     """
     start = theta_hat[others].copy() if others else None
-    d = max(0.1 * abs(theta_hat[i]), 0.01)
+    d = max(0.02 * abs(theta_hat[i]), 0.002)  # a short first step measures the curvature
     points = []
     last_d = 0.0
     targets = [t for t in _TARGETS if t < delta_max] + [delta_max]
@@ -127,6 +127,8 @@ def profile(result, which=None, level: float = 0.95, progress=None, **options):
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.ticker import MaxNLocator
+
     prof = profile_theta(result, which=which, progress=progress, **options)
     cut = scipy.stats.chi2.ppf(level, 1)
     k = len(prof)
@@ -143,6 +145,7 @@ def profile(result, which=None, level: float = 0.95, progress=None, **options):
         ax.axhline(cut, ls="--", color="C3", lw=1, label=f"{level:.0%} cut-off")
         ax.axvline(theta_hat[name], ls=":", color="0.4", lw=1)
         ax.set_ylim(-0.2, max(cut * 1.6, min(float(np.nanmax(rise)), 12.0)) + 0.2)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.set_xlabel(name, fontsize=9)
         ax.set_ylabel(f"rise in {what}")
         if n == 0:
