@@ -35,7 +35,7 @@ def mixed_equation_lines(result, per_line: int = 4) -> list[tuple[str, list[str]
             comps.append(f"{b}_{{{s},j}}")
         vec = comps[0] if len(comps) == 1 else "(" + ",".join(comps) + ")'"
         cov = f"\\Sigma_{{{t + 1}}}" if len(comps) > 1 else f"\\tau_{{{t + 1}}}^{{2}}"
-        note = _text(f"for each of the {blk.J} levels of {blk.group}")
+        note = _text(f"for each level j of {blk.group} ({blk.J} levels)")
         dists.append(f"{vec} \\sim \\mathcal{{N}}(0,{cov})\\quad {note}")
     terms.append("\\varepsilon_{i}")
     lines = []
