@@ -9,7 +9,6 @@ platform has it, so the task is not pickled per chunk); ``n_jobs=1`` runs in thi
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
@@ -52,7 +51,8 @@ def run_replicates(task, nsim: int, seed, *, n_jobs=None, progress=None, desc="r
     n_jobs : int, optional
         Processes (default: all cores available to this process).
     progress : bool, optional
-        Show a tqdm progress bar (default: only when standard error is a terminal).
+        Show a tqdm progress bar (default: only when standard error is a terminal; the
+        environment variable ``HLM_PROGRESS`` overrides, see :mod:`hlm.progress`).
     desc : str
         Label of the progress bar.
 
@@ -101,27 +101,11 @@ def _pool(task, seeds, jobs, bar) -> list:
     return [r for chunk in results for r in chunk]
 
 
-class _NoBar:
-    def update(self, k: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _bar(total: int, progress, desc: str):
-    """A tqdm bar; ``progress=None`` shows one when stderr is a terminal and tqdm is there."""
-    auto = progress is None
-    if auto:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return _NoBar()
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as exc:
-        if auto:  # a progress bar was not asked for, only allowed
-            return _NoBar()
-        raise ImportError(
-            "progress=True needs tqdm: pip install 'hlm[progress]' (or pip install tqdm)"
-        ) from exc
-    return tqdm(total=total, desc=desc, leave=False)
+    """hlm's progress bar (:mod:`hlm.progress`): on a terminal by default, or as asked."""
+    from hlm.progress import progress_bar
+
+    return progress_bar(
+        total=total, desc=desc, unit="replicate", enabled=progress,
+        delay=0.0 if progress else 2.0,
+    )
