@@ -73,6 +73,13 @@ def canonical_labels(col: pd.Series) -> np.ndarray:
     return out
 
 
+def _canon_label(label: str) -> str:
+    """A fitted label as :func:`_canon` writes it (float labels such as ``7.0`` -> ``7``)."""
+    if label.endswith(".0") and label[:-2].lstrip("-").isdigit():
+        return label[:-2]
+    return label
+
+
 def _canon(v) -> str:
     if isinstance(v, bool | np.bool_):
         return str(v)
@@ -84,7 +91,13 @@ def _canon(v) -> str:
 
 
 def level_keys(model, block) -> dict:
-    """``{(label, ...): code}`` of a fitted term's groups, from the fitted rows."""
+    """``{(label, ...): code}`` of a fitted term's groups.
+
+    A term with one grouping factor needs only its level labels (so a fit loaded without
+    its rows still predicts); an interaction's labels are split by the fitted rows.
+    """
+    if len(block.term.factors) == 1:
+        return {(_canon_label(str(v)),): i for i, v in enumerate(block.levels)}
     df = model.frame.data
     parts = [canonical_labels(df[f]) for f in block.term.factors]
     keys = pd.DataFrame({str(i): p for i, p in enumerate(parts)})
