@@ -166,3 +166,30 @@ def test_progress_bar_when_asked(capsys):
     assert "bootstrap" in capsys.readouterr().err
     res.bootstrap(3, seed=1, n_jobs=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("formula", "fixed", "reduced"),
+    [
+        ("Reaction ~ Days + (Days | Subject)", "Days", "Reaction ~ 1 + (Days | Subject)"),
+        (
+            "Reaction ~ Days + (Days | Subject)",
+            "(Intercept)",
+            "Reaction ~ 0 + Days + (Days | Subject)",
+        ),
+        ("Reaction ~ 0 + Days + (1 | Subject)", "Days", "Reaction ~ 0 + (1 | Subject)"),
+    ],
+)
+def test_fixed_effect_profile_point_equals_a_refit_with_offset(formula, fixed, reduced):
+    """Fixing beta_j = b on the cross-products is the ML fit of y - b x_j on X without x_j."""
+    import hlm
+
+    d = _fit(PROFILE["sleep_corr"]).model.frame.data
+    res = hlm.fit(formula, d)
+    prof = Profiler(res)
+    j = list(res.fixef.index).index(fixed)
+    b = prof.beta[j] + 1.5 * prof.beta_se[j]
+    zeta = prof.zeta_beta(j, b)
+    x = np.ones(len(d)) if fixed == "(Intercept)" else d[fixed].to_numpy()
+    direct = hlm.fit(reduced, d, method="ML", offset=b * x).criterion
+    assert prof.base + zeta**2 == pytest.approx(direct, abs=1e-6)

@@ -50,26 +50,39 @@ def test_prediction_intervals_match_dense_henderson_in_r(case_id):
     np.testing.assert_allclose(pred["fit"], vec(case["predict"]), rtol=1e-7)
 
 
-def test_prediction_error_variance_crossed_dense_closed_form():
-    """Penicillin (crossed plate x sample): the blocked computation equals the dense
-    inverse of the mixed-model equations, formed here from the raw design."""
-    d = data("Penicillin")
-    res = fit("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)")
-    nd = d.iloc[[0, 7, 50, 143]]
-    se = res.predict_interval(nd, interval="confidence")["se"].to_numpy()
-    # dense: Z = [plate indicators, sample indicators], Lambda = diag(theta)
-    plate = pd.get_dummies(d["plate"]).to_numpy(float)
-    sample = pd.get_dummies(d["sample"]).to_numpy(float)
-    blocks = res.model.blocks
-    Zb = {b.group: (plate if b.group == "plate" else sample) for b in blocks}
-    Z = np.hstack([Zb[b.group] for b in blocks])
-    lam = np.concatenate([np.full(b.J, t) for b, t in zip(blocks, res.theta, strict=True)])
-    X = np.ones((len(d), 1))
-    ZL = Z * lam
+@pytest.mark.parametrize(
+    ("data_name", "formula"),
+    [
+        ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),  # crossed
+        ("Pastes", "strength ~ 1 + (1 | batch/cask)"),  # nested
+        ("sleepstudy", "Reaction ~ 0 + Days + (Days | Subject)"),  # no intercept, slope
+        ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"),
+    ],
+)
+def test_prediction_error_variance_dense_closed_form(data_name, formula):
+    """The blocked computation equals the dense inverse of the mixed-model equations
+    ``H = [X'X, X'Z Lambda; Lambda'Z'X, Lambda'Z'Z Lambda + I]`` formed from the rows."""
+    res = fit(data_name, formula)
+    rd = row_design(res.model)
+    lams = res.model.cov.lambdas(res.theta)
+    cols, lam_blocks = [], []
+    for Zk, ck, lam in zip(rd.Z, rd.codes, lams, strict=True):
+        J, S = int(ck.max()) + 1, Zk.shape[1]
+        Zd = np.zeros((rd.n, J * S))
+        for a in range(S):
+            Zd[np.arange(rd.n), ck * S + a] = Zk[:, a]
+        cols.append(Zd)
+        lam_blocks += [lam] * J
+    Z = np.hstack(cols)
+    from scipy.linalg import block_diag
+
+    ZL = Z @ block_diag(*lam_blocks)
+    X = rd.X
     H = np.block([[X.T @ X, X.T @ ZL], [ZL.T @ X, ZL.T @ ZL + np.eye(Z.shape[1])]])
-    Hi = np.linalg.inv(H)
-    rows = np.hstack([np.ones((len(nd), 1)), Z[nd.index] * lam])
-    pev = res.sigma**2 * np.einsum("ij,jk,ik->i", rows, Hi, rows)
+    rows = np.hstack([X, ZL])[::7]
+    pev = res.sigma**2 * np.einsum("ij,jk,ik->i", rows, np.linalg.inv(H), rows)
+    nd = res.model.frame.data.iloc[::7]
+    se = res.predict_interval(nd, interval="confidence")["se"].to_numpy()
     np.testing.assert_allclose(se, np.sqrt(pev), rtol=1e-8)
 
 
