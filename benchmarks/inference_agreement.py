@@ -81,21 +81,29 @@ def main() -> None:
         ci = res.confint("profile")
         lo, hi = vec(c["lower"]), vec(c["upper"])
         width = hi - lo
-        prof = max(prof, float(np.max(np.abs(ci["lower"] - lo) / width)),
-                   float(np.max(np.abs(ci["upper"] - hi) / width)))
+        prof = max(
+            prof,
+            float(np.max(np.abs(ci["lower"] - lo) / width)),
+            float(np.max(np.abs(ci["upper"] - hi) / width)),
+        )
     out["profile intervals (lme4): max |difference| / interval width"] = prof
     r2 = 0.0
     for c in cases("r2").values():
         res = at_theta(fit(c["data"], c["formula"]), c["theta"]).r2()
-        r2 = max(r2, *(rel(res[k], c[k]) for k in ("var_fixed", "var_random", "var_residual")
-                        if c[k] != 0))
+        r2 = max(
+            r2,
+            *(rel(res[k], c[k]) for k in ("var_fixed", "var_random", "var_residual") if c[k] != 0),
+        )
     out["R2 variance parts (R by hand): max rel. error"] = r2
     pr = 0.0
     for c in cases("predict").values():
         res = at_theta(fit(c["data"], c["formula"]), c["theta"])
         nd = pd.DataFrame(c["newdata"])
-        pr = max(pr, rel(res.predict(nd), vec(c["predict"])),
-                 rel(res.predict_interval(nd)["se"], vec(c["se_prediction"])))
+        pr = max(
+            pr,
+            rel(res.predict(nd), vec(c["predict"])),
+            rel(res.predict_interval(nd)["se"], vec(c["se_prediction"])),
+        )
     out["predictions and their SEs: max rel. error"] = pr
     for k, v in out.items():
         print(f"{k:<62} {v:.2e}")

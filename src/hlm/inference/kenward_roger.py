@@ -2,7 +2,7 @@
 
 Kenward & Roger (1997), in the form of R's pbkrtest (Halekoh & Hojsgaard 2014): the
 marginal covariance is linear in the variance parameters,
-``V = sum_i gamma_i G_i`` with ``G_i = Z_k (I ⊗ E_i) Z_k'`` for each element of each term's
+``V = sum_i gamma_i G_i`` with ``G_i = Z_k kron(I, E_i) Z_k'`` for each element of each term's
 covariance matrix and ``G_r = I`` for the residual variance, so with
 ``Phi = (X'V^-1X)^-1``, ``P_i = -X'V^-1 G_i V^-1 X``, ``Q_ij = X'V^-1 G_i V^-1 G_j V^-1 X``
 and ``W = 2 [tr(P~ G_i P~ G_j)]^-1`` (the inverse expected REML information),
@@ -242,7 +242,7 @@ def _blocks(M, J: int, S: int) -> np.ndarray:
 
 
 def _patterns(J, S) -> list:
-    """``I ⊗ E`` for every covariance element (a <= b) of every term, as sparse q x q."""
+    """``kron(I, E)`` for every covariance element (a <= b) of every term, as sparse q x q."""
     q = sum(j * s for j, s in zip(J, S, strict=True))
     out = []
     offset = 0

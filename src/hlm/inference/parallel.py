@@ -106,6 +106,9 @@ def _bar(total: int, progress, desc: str):
     from hlm.progress import progress_bar
 
     return progress_bar(
-        total=total, desc=desc, unit="replicate", enabled=progress,
+        total=total,
+        desc=desc,
+        unit="replicate",
+        enabled=progress,
         delay=0.0 if progress else 2.0,
     )
