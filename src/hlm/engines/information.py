@@ -14,7 +14,8 @@ With ``M0 = Z'P0 Z`` (P0 = sigma^2 P) these are traces of small matrices:
 and, because ``P V P = P`` and V is linear in psi, the residual-variance entries follow
 from the same t and T (``psi~ = psi / sigma^2``, ``d = n - p`` for REML, ``n`` for ML):
 
-    I_{a,s2} = (t_a - (T psi~)_a) / (2 sigma^4),   I_{s2,s2} = (d - 2 psi~'t + psi~'T psi~) / (2 sigma^4).
+    I_{a,s2}  = (t_a - (T psi~)_a) / (2 sigma^4),
+    I_{s2,s2} = (d - 2 psi~'t + psi~'T psi~) / (2 sigma^4).
 
 The data enter only through ``P y = (y - X beta - Z b) / sigma^2`` (the residual at the
 GLS estimate and conditional modes) and ``Z'(y - X beta - Z b)``, both cross-products.
@@ -225,3 +226,23 @@ def varcomp_covariance(model, theta, sigma2_user: float, fixed=None) -> pd.DataF
         cov[np.ix_(idx, idx)] = np.linalg.pinv(sub, hermitian=True) * sy2 * sy2
     index = pd.MultiIndex.from_tuples(lay.keys, names=["grp", "var1", "var2"])
     return pd.DataFrame(cov, index=index, columns=index)
+
+
+def varcomp_covariance_of(result) -> pd.DataFrame:
+    """:func:`varcomp_covariance` of a fitted model, with its fixed components.
+
+    When the information cannot be formed (a model too large for the dense pieces it
+    needs) the matrix is NaN and a warning says why.
+    """
+    from hlm.errors import DataError, DataWarning, warn
+
+    model = result.model
+    lay = layout(model)
+    keys = set(getattr(result.fit_log, "fixed", ()) or ())
+    fixed = np.array([k in keys for k in lay.keys], dtype=bool)
+    try:
+        return varcomp_covariance(model, result.theta, result.sigma**2, fixed=fixed)
+    except (DataError, MemoryError) as exc:
+        warn(f"standard errors of the variance components are not available: {exc}", DataWarning)
+        index = pd.MultiIndex.from_tuples(lay.keys, names=["grp", "var1", "var2"])
+        return pd.DataFrame(np.nan, index=index, columns=index)

@@ -229,8 +229,14 @@ class Omega:
             if self.K > 1:
                 Wrx = self.Wrx[:, :p]
                 Fx1 = Fx1 - Wrx.T @ U[:, : self.qr].T
-                Xr = np.vstack([self.ZXy[k][:, :, :p].reshape(self.q[k], p) for k in range(1, self.K)])
-                Fxr = Xr.T - np.asarray(self.Psi.T @ W1x.reshape(self.q1, p)).T - Wrx.T @ Rr[: self.qr]
+                Xr = np.vstack(
+                    [self.ZXy[k][:, :, :p].reshape(self.q[k], p) for k in range(1, self.K)]
+                )
+                Fxr = (
+                    Xr.T
+                    - np.asarray(self.Psi.T @ W1x.reshape(self.q1, p)).T
+                    - Wrx.T @ Rr[: self.qr]
+                )
                 Rr[self.qr :] = la.solve_triangular(self.RX, Fxr, lower=True)
             U[:, self.qr :] = la.solve_triangular(self.RX, Fx1, lower=True).T
         del J1, S1

@@ -83,9 +83,7 @@ def layout(model) -> Layout:
                 keys.append((name, b.columns[i], b.columns[j]))
     term.append(-1), row.append(-1), col.append(-1)
     keys.append(("Residual", None, None))
-    return Layout(
-        np.array(term), np.array(row), np.array(col), keys, [b.S for b in model.blocks]
-    )
+    return Layout(np.array(term), np.array(row), np.array(col), keys, [b.S for b in model.blocks])
 
 
 def sigmas_from_psi(lay: Layout, psi: np.ndarray) -> list[np.ndarray]:
