@@ -17,6 +17,7 @@ from hlm.model import LinearMixedModel
 from hlm.results.fitted import MixedModelResult
 from hlm.results.hlm_output import variance_explained
 from hlm.results.ols import OLSResult, ols
+from hlm.results.pooling import PoolingComparison, compare_pooling
 from hlm.spec.levels import Levels
 from hlm.spec.special import (
     additive_variance_components,
@@ -46,9 +47,11 @@ __all__ = [
     "fit",
     "Levels",
     "OLSResult",
+    "PoolingComparison",
     "additive_variance_components",
     "ancova",
     "center",
+    "compare_pooling",
     "cross_level_regression",
     "group_mean",
     "intercepts_and_slopes_as_outcomes",

@@ -194,8 +194,38 @@ def free_on_boundary(lay: Layout, psi: np.ndarray, fixed: np.ndarray) -> np.ndar
     return free
 
 
-def varcomp_covariance(model, theta, sigma2_user: float, fixed=None) -> pd.DataFrame:
-    """Covariance matrix of the variance components (inverse expected information).
+def observed_information(model, theta, sigma2: float, lay: Layout | None = None) -> np.ndarray:
+    """Observed information (minus the Hessian of the log-likelihood) in psi.
+
+    Central differences of the analytic score (cross-product units); needs every
+    ``Sigma_k`` positive definite enough for the steps (an interior point).
+    """
+    lay = layout(model) if lay is None else lay
+    psi = psi_from_theta(model, lay, np.asarray(theta, dtype=float), sigma2)
+    H = np.empty((lay.n, lay.n))
+    scale = np.sqrt(np.abs(np.outer(psi, psi)).max())
+    for b in range(lay.n):
+        h = 1e-5 * max(abs(psi[b]), 1e-3 * scale)
+        grads = []
+        for sign in (1.0, -1.0):
+            trial = psi.copy()
+            trial[b] += sign * h
+            th = theta_from_psi(model, lay, trial)
+            si = None if th is None else score_and_information(model, th, trial[-1], lay)
+            if si is None:
+                raise ValueError(
+                    "the observed information needs an interior point (every covariance "
+                    "matrix positive definite); use the expected information"
+                )
+            grads.append(si.score)
+        H[:, b] = -(grads[0] - grads[1]) / (2.0 * h)
+    return 0.5 * (H + H.T)
+
+
+def varcomp_covariance(
+    model, theta, sigma2_user: float, fixed=None, information: str = "expected"
+) -> pd.DataFrame:
+    """Covariance matrix of the variance components (inverse information).
 
     Parameters
     ----------
@@ -205,6 +235,10 @@ def varcomp_covariance(model, theta, sigma2_user: float, fixed=None) -> pd.DataF
         Residual variance in the user's units.
     fixed : ndarray of bool, optional
         Elements held at known values (no standard error).
+    information : {"expected", "observed"}
+        Fisher's expected information (default; what Fisher scoring uses and HLM
+        reports) or the observed information (minus the Hessian of the log-likelihood,
+        by central differences of the analytic score).
 
     Returns
     -------
@@ -216,13 +250,16 @@ def varcomp_covariance(model, theta, sigma2_user: float, fixed=None) -> pd.DataF
     sy2 = scale_y(model) ** 2
     s2 = sigma2_user / sy2
     fixed = np.zeros(lay.n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    if information not in ("expected", "observed"):
+        raise ValueError(f"information must be 'expected' or 'observed', got {information!r}")
     si = score_and_information(model, np.asarray(theta, dtype=float), s2, lay)
     cov = np.full((lay.n, lay.n), np.nan)
     if si is not None:
         psi = psi_from_theta(model, lay, theta, s2)
         free = free_on_boundary(lay, psi, fixed)
         idx = np.flatnonzero(free)
-        sub = si.info[np.ix_(idx, idx)]
+        info = si.info if information == "expected" else observed_information(model, theta, s2, lay)
+        sub = info[np.ix_(idx, idx)]
         cov[np.ix_(idx, idx)] = np.linalg.pinv(sub, hermitian=True) * sy2 * sy2
     index = pd.MultiIndex.from_tuples(lay.keys, names=["grp", "var1", "var2"])
     return pd.DataFrame(cov, index=index, columns=index)
