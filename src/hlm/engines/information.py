@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hlm.engines.omega import Omega
-from hlm.engines.varcomp import Layout, layout, psi_from_theta, scale_y
+from hlm.engines.varcomp import Layout, layout, psi_from_theta, scale_y, theta_from_psi
 
 
 @dataclass(frozen=True)
