@@ -322,6 +322,18 @@ def estimates_with_sigma(model, theta: np.ndarray, sigma2_user: float):
     )
 
 
+def _estimated_diagonal(model, lay: Layout, known: Known) -> np.ndarray:
+    """Diagonal theta elements of the variances that are estimated (not fixed)."""
+    cov = model.cov
+    mask = cov.diagonal_mask().copy()
+    for a in np.flatnonzero(known.mask[:-1]):
+        if lay.row[a] == lay.col[a]:
+            k, i = lay.term[a], lay.row[a]
+            idx = np.arange(cov.ntheta)[cov.slices[k]]
+            mask[idx[(cov.rows[k] == i) & (cov.cols[k] == i)]] = False
+    return mask
+
+
 def _result(model, theta, sigma2_user, *, profiled_sigma, log_kwargs, known, lay):
     from hlm.results.fitted import MixedModelResult
 
@@ -330,8 +342,8 @@ def _result(model, theta, sigma2_user, *, profiled_sigma, log_kwargs, known, lay
         msg = f"the fit with fixed variance components did not converge ({log_kwargs['message']})"
         warn(msg, ConvergenceWarning)
         notes.append(msg)
-    singular = bool(np.any(theta[model.cov.diagonal_mask()] < 1e-4))
-    if singular and not known.mask.all():
+    singular = bool(np.any(theta[_estimated_diagonal(model, lay, known)] < 1e-4))
+    if singular:
         msg = "boundary (singular) fit: a variance is (close to) zero or a correlation is +-1"
         warn(msg, SingularFitWarning)
         notes.append(msg)
