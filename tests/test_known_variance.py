@@ -37,7 +37,9 @@ def dense_gls(data, Sigma, sigma2):
     vcov = np.linalg.inv(X.T @ Vi @ X)
     beta = vcov @ X.T @ Vi @ y
     b = (G @ Z.T @ Vi @ (y - X @ beta)).reshape(J, 2)
-    return beta, vcov, b
+    cond = G - G @ Z.T @ Vi @ Z @ G  # Var(b | y) given beta
+    cond = np.array([cond[2 * j : 2 * j + 2, 2 * j : 2 * j + 2] for j in range(J)])
+    return beta, vcov, b, cond
 
 
 def test_gls_at_given_variances_matches_textbook_formulas(sleep):
@@ -49,11 +51,13 @@ def test_gls_at_given_variances_matches_textbook_formulas(sleep):
         "Residual": 700.0,
     }
     res = hlm.fit(SLEEP, sleep, variance=known)
-    beta, vcov, b = dense_gls(sleep, Sigma, 700.0)
+    beta, vcov, b, cond = dense_gls(sleep, Sigma, 700.0)
     assert res.fit_log.engine == "gls"
     assert np.allclose(res.fixef, beta, rtol=1e-10)
     assert np.allclose(res.vcov.to_numpy(), vcov, rtol=1e-9)
     assert np.allclose(res.ranef()["Subject"].to_numpy(), b, atol=1e-8)
+    hlm.fit(SLEEP, sleep)  # another fit must not disturb this result's lazy pieces
+    assert np.allclose(res.ranef_cov()[0], cond, rtol=1e-8)
     assert res.sigma == pytest.approx(np.sqrt(700.0))
     vc = res.varcorr()
     assert np.allclose(vc["vcov"], [500.0, 40.0, 20.0, 700.0])

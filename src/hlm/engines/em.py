@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hlm.engines.varcomp import criterion_at, profiled_sigma2, psd_cholesky
+from hlm.engines.varcomp import criterion_at, profiled_sigma2, psd_cholesky, update_chol
 
 
 @dataclass
@@ -75,7 +75,7 @@ class EMMap:
         m = self.model
         c = m.chol
         self.calls += 1
-        if not c.update(np.asarray(theta, dtype=float)):
+        if not update_chol(m, theta):
             return None
         crit = criterion_at(m, theta, sigma2, update=False)
         p = m.p
@@ -170,7 +170,7 @@ def run_em(
     F = EMMap(model, fixed_sigmas, fixed_sigma2)
     theta = np.asarray(theta0, dtype=float).copy()
     if sigma2_0 is None:
-        if not model.chol.update(theta):
+        if not update_chol(model, theta):
             raise ValueError("the starting value theta0 is not feasible")
         sigma2_0 = profiled_sigma2(model) if fixed_sigma2 is None else fixed_sigma2
     out = F(theta, sigma2_0)

@@ -29,6 +29,7 @@ from hlm.engines.varcomp import (
     profiled_sigma2,
     psi_from_theta,
     theta_from_psi,
+    update_chol,
 )
 
 
@@ -71,7 +72,7 @@ def active_set(lay: Layout, psi: np.ndarray, score: np.ndarray) -> np.ndarray:
 def start_psi(model, lay: Layout, theta0=None) -> np.ndarray:
     """Starting variance components: theta0 (default identity factors) and sigma^2 profiled."""
     theta = model.cov.start() if theta0 is None else np.asarray(theta0, dtype=float)
-    if not model.chol.update(theta):
+    if not update_chol(model, theta):
         raise ValueError("the starting value theta0 is not feasible")
     return psi_from_theta(model, lay, theta, profiled_sigma2(model))
 

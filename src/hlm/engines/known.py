@@ -38,6 +38,7 @@ from hlm.engines.varcomp import (
     scale_y,
     sigmas_from_psi,
     theta_from_psi,
+    update_chol,
 )
 from hlm.errors import ConvergenceWarning, HLMError, SingularFitWarning, warn
 
@@ -312,13 +313,18 @@ def estimates_with_sigma(model, theta: np.ndarray, sigma2_user: float):
     est = estimates_at(model, theta)
     ratio = sigma2_user / est.sigma**2 if est.sigma > 0 else np.nan
     crit = criterion_at(model, theta, sigma2_user / scale_y(model) ** 2)
+    profiled_b_var = est.b_var_fn
+
+    def b_var():
+        return [v * ratio for v in profiled_b_var()]
+
     return dataclasses.replace(
         est,
         criterion=crit,
         vcov=est.vcov * ratio,
         sigma=float(np.sqrt(sigma2_user)),
-        b_var=[v * ratio for v in est.b_var],
         Sigma=[S * ratio for S in est.Sigma],
+        b_var_fn=b_var,
     )
 
 
@@ -464,7 +470,7 @@ def _fit_profiled_zeros(model, known, lay, zero, t0, maxeval: int = 100_000):
 def _start(model, lay, known) -> np.ndarray:
     """A feasible start: fixed values, free variances at sigma^2, free covariances 0."""
     sy2 = scale_y(model) ** 2
-    model.chol.update(model.cov.start())
+    update_chol(model, model.cov.start())
     s2 = profiled_sigma2(model) if not known.mask[-1] else known.values[-1] / sy2
     psi = np.where(known.mask, known.values / sy2, 0.0)
     free_var = ~known.mask & lay.is_variance

@@ -154,6 +154,17 @@ def scale_y(model) -> float:
     return float(model.A.out_scale[-1])
 
 
+def update_chol(model, theta) -> bool:
+    """Factor ``model.chol`` at theta, recording which theta it holds (as ``objective`` does).
+
+    Results read conditional variances from the factor later and check
+    ``model._chol_theta`` first, so every update must keep it true.
+    """
+    theta = np.asarray(theta, dtype=float).reshape(-1)
+    model._chol_theta = theta.copy()
+    return bool(model.chol.update(theta))
+
+
 def criterion_at(model, theta: np.ndarray, sigma2: float, *, update: bool = True) -> float:
     """-2 log-likelihood (ML) or -2 restricted log-likelihood (REML) at (theta, sigma^2).
 
@@ -166,7 +177,7 @@ def criterion_at(model, theta: np.ndarray, sigma2: float, *, update: bool = True
         Factor ``model.chol`` at theta first (False: it already holds theta).
     """
     c = model.chol
-    if update and not c.update(np.asarray(theta, dtype=float)):
+    if update and not update_chol(model, theta):
         return np.inf
     sy = scale_y(model)
     d = model.n - model.p if model.reml else model.n
