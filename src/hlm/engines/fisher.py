@@ -10,7 +10,11 @@ log-likelihood does not decrease and every ``Sigma_k`` is positive semidefinite.
 variance that a step would make negative is set to zero together with the covariances of
 its row; a variance at zero whose score points outwards is held there (an active set), so
 boundary optima (a variance of exactly zero) are reached in a few steps rather than
-approached geometrically.  This is the scoring algorithm of the classic HLM literature
+approached geometrically.  Where the expected information is a poor model of the
+curvature (a misspecified model, e.g. a random intercept without a fixed one), scoring
+creeps; after two steps that needed halving, gained less than a tenth of the predicted
+gain or more than half of the previous step's gain (slow linear convergence), steps use the observed information (Newton-Raphson, by central differences of the
+analytic score) while it is positive definite.  This is the scoring algorithm of the classic HLM literature
 (Longford 1987; Raudenbush & Bryk 2002, ch. 14), on the cross-products.
 """
 
@@ -77,6 +81,19 @@ def start_psi(model, lay: Layout, theta0=None) -> np.ndarray:
     return psi_from_theta(model, lay, theta, profiled_sigma2(model))
 
 
+def _observed_or(model, theta, sigma2, lay, info, idx):
+    """The observed information when it is positive definite on ``idx``, else ``info``."""
+    from hlm.engines.information import observed_information
+
+    try:
+        obs = observed_information(model, theta, sigma2, lay)
+    except ValueError:
+        return info
+    if np.all(np.linalg.eigvalsh(obs[np.ix_(idx, idx)]) > 0):
+        return obs
+    return info
+
+
 def fisher_scoring(
     model,
     psi0: np.ndarray,
@@ -111,9 +128,12 @@ def fisher_scoring(
     si = score_and_information(model, theta, psi[-1], lay)
     if si is None:
         raise ValueError("starting variance components give a singular model")
-    crit = si.criterion
+    # the criterion from the core factor, as for every trial below (its pwrss keeps the
+    # digits of centred columns when the model has no intercept)
+    crit = criterion_at(model, theta, psi[-1])
     path = [-0.5 * crit]
     evaluations, converged, message = 1, False, "maximum number of iterations reached"
+    stalls, prev_change = 0, np.inf
     it = 0
     for it in range(1, maxiter + 1):
         free = ~fixed & ~active_set(lay, psi, si.score)
@@ -123,7 +143,10 @@ def fisher_scoring(
             it -= 1
             break
         g = si.score[idx]
-        step = np.linalg.lstsq(si.info[np.ix_(idx, idx)], g, rcond=None)[0]
+        info = si.info
+        if stalls >= 2:  # scoring creeps: Newton-Raphson with the observed information
+            info = _observed_or(model, theta, psi[-1], lay, info, idx)
+        step = np.linalg.lstsq(info[np.ix_(idx, idx)], g, rcond=None)[0]
         gain = float(g @ step)
         if gain < tol:
             converged, message = True, "predicted gain below tolerance"
@@ -150,6 +173,11 @@ def fisher_scoring(
             it -= 1
             break
         change = crit - ct
+        # expected-information steps that need halving, or gain far less than predicted,
+        # mean the expected information is a poor model of the curvature here
+        slow = h < 1.0 or change < 0.1 * gain or change > 0.5 * prev_change
+        stalls = stalls + 1 if slow else 0
+        prev_change = change
         psi, theta, crit = trial, th, ct
         si = score_and_information(model, theta, psi[-1], lay)
         path.append(-0.5 * crit)
