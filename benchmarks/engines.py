@@ -36,8 +36,18 @@ DEFAULT_CELLS = ("sleepstudy", "hsb", "insteval", "syn1e5", "syn1e6_J1e3", "syn1
 def command(engine: str, cell: str, repeats: int, cap: float) -> list[str]:
     """Command line of the worker that fits ``cell`` with ``engine``."""
     worker = BENCH_DIR / "workers" / "engine_worker.py"
-    return [sys.executable, str(worker), "--engine", engine, "--cell", cell,
-            "--repeats", str(repeats), "--budget", str(cap)]
+    return [
+        sys.executable,
+        str(worker),
+        "--engine",
+        engine,
+        "--cell",
+        cell,
+        "--repeats",
+        str(repeats),
+        "--budget",
+        str(cap),
+    ]
 
 
 def _fmt(x, digits=3):
@@ -46,8 +56,11 @@ def _fmt(x, digits=3):
 
 def render(results: list[dict], settings: dict) -> str:
     """Markdown table of the engine runs."""
-    base = {r["cell"]: r.get("criterion") for r in results
-            if r["engine"] == "profiled" and r["status"] == "ok"}
+    base = {
+        r["cell"]: r.get("criterion")
+        for r in results
+        if r["engine"] == "profiled" and r["status"] == "ok"
+    }
     lines = [
         "# Engines: time to converge",
         "",
@@ -63,14 +76,14 @@ def render(results: list[dict], settings: dict) -> str:
         cell = CELLS[r["cell"]]
         n = cell.n if cell.synthetic else r.get("n")
         if r["status"] != "ok":
-            lines.append(f"| {r['cell']} | {n or '—'} | {r['engine']} | {r.get('message')} "
-                         "| | | | | |")
+            lines.append(
+                f"| {r['cell']} | {n or '—'} | {r['engine']} | {r.get('message')} | | | | | |"
+            )
             continue
         steps = r["iterations"] if r["iterations"] else r["evals"]
         what = "evals" if not r["iterations"] else ""
-        d = (None if base.get(r["cell"]) is None else r["criterion"] - base[r["cell"]])
-        dtxt = "0 (reference)" if r["engine"] == "profiled" else (
-            "—" if d is None else f"{d:+.2e}")
+        d = None if base.get(r["cell"]) is None else r["criterion"] - base[r["cell"]]
+        dtxt = "0 (reference)" if r["engine"] == "profiled" else ("—" if d is None else f"{d:+.2e}")
         lines.append(
             f"| {r['cell']} | {n:,} | {r['engine']} | {_fmt(r['median'])} | "
             f"{_fmt(r['engine_seconds'])} | {steps} {what} | {_fmt(r['ms_per_step'])} | {dtxt} "
@@ -114,8 +127,7 @@ def main(argv=None) -> None:
         if cell.synthetic:
             generate(cell.n, cell.J)
         for engine in engines:
-            res = run_worker(command(engine, name, args.repeats, args.timeout), env,
-                             args.timeout)
+            res = run_worker(command(engine, name, args.repeats, args.timeout), env, args.timeout)
             res.update(cell=name, engine=engine)
             results.append(res)
             shown = f"{res['median']:.4g} s" if res["status"] == "ok" else res["message"]

@@ -31,7 +31,13 @@ def test_random_intercept_model(hsb):
     pc = hlm.compare_pooling("MathAch ~ SES + MEANSES + (1 | School)", hsb)
     t = pc.table
     assert list(t.columns) == [
-        "complete", "complete_se", "none", "none_se", "partial", "partial_se", "design_effect",
+        "complete",
+        "complete_se",
+        "none",
+        "none_se",
+        "partial",
+        "partial_se",
+        "design_effect",
     ]
     y = hsb["MathAch"].to_numpy(float)
     X = np.column_stack([np.ones(len(y)), hsb["SES"], hsb["MEANSES"]]).astype(float)

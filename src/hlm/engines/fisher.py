@@ -10,12 +10,14 @@ log-likelihood does not decrease and every ``Sigma_k`` is positive semidefinite.
 variance that a step would make negative is set to zero together with the covariances of
 its row; a variance at zero whose score points outwards is held there (an active set), so
 boundary optima (a variance of exactly zero) are reached in a few steps rather than
-approached geometrically.  Where the expected information is a poor model of the
-curvature (a misspecified model, e.g. a random intercept without a fixed one), scoring
-creeps; after two steps that needed halving, gained less than a tenth of the predicted
-gain or more than half of the previous step's gain (slow linear convergence), steps use the observed information (Newton-Raphson, by central differences of the
-analytic score) while it is positive definite.  This is the scoring algorithm of the classic HLM literature
+approached geometrically.  This is the scoring algorithm of the classic HLM literature
 (Longford 1987; Raudenbush & Bryk 2002, ch. 14), on the cross-products.
+
+Where the expected information is a poor model of the curvature (a misspecified model,
+e.g. a random intercept without a fixed one) scoring creeps.  After two steps that needed
+halving, gained less than a tenth of the predicted gain, or more than half of the previous
+step's gain (slow linear convergence), steps use the observed information (Newton-Raphson,
+by central differences of the analytic score) while it is positive definite.
 """
 
 from __future__ import annotations
