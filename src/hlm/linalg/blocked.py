@@ -249,12 +249,14 @@ class BlockedCholesky:
     def beta(self) -> np.ndarray:
         """Fixed effects in the transformed columns."""
         p = self.p
-        return la.solve_triangular(self.Lxx[:p, :p].T, self.Lxx[p, :p], lower=False)
+        return la.solve_triangular(
+            self.Lxx[:p, :p].T, self.Lxx[p, :p], lower=False, check_finite=False
+        )
 
     def RX_inv(self) -> np.ndarray:
         """``R_X^{-1}`` (upper triangular, p x p) with ``R_X = Lxx[:p,:p]'``."""
         p = self.p
-        return la.solve_triangular(self.Lxx[:p, :p].T, np.eye(p), lower=False)
+        return la.solve_triangular(self.Lxx[:p, :p].T, np.eye(p), lower=False, check_finite=False)
 
     def W1_model(self) -> np.ndarray:
         """``W1`` in the model's columns, shape (J1, S1, p + 1)."""
@@ -268,7 +270,7 @@ class BlockedCholesky:
         if self.K > 1:
             Wrx = self.Wrx if self.basis is None else self.Wrx @ self.basis
             r = Wrx[:, p] - Wrx[:, :p] @ beta
-            ur = la.solve_triangular(self.Lrr.T, r, lower=False)
+            ur = la.solve_triangular(self.Lrr.T, r, lower=False, check_finite=False)
             r1 = W1[:, :, p] - W1[:, :, :p] @ beta
             r1 = r1 - (self.Wr @ ur).reshape(self.J[0], self.S[0])
             for i, k in enumerate(range(1, self.K)):
@@ -289,7 +291,7 @@ class BlockedCholesky:
         V1 = np.swapaxes(L1inv, 1, 2) @ L1inv
         out = [V1]
         if self.K > 1:
-            Lrr_inv = la.solve_triangular(self.Lrr, np.eye(self.qr), lower=True)
+            Lrr_inv = la.solve_triangular(self.Lrr, np.eye(self.qr), lower=True, check_finite=False)
             Vrr = Lrr_inv.T @ Lrr_inv
             # extra term of the first block: (L1^{-T} Wr Lrr^{-T}) (...)'
             T = (self.Wr @ Lrr_inv.T).reshape(self.J[0], self.S[0], self.qr)

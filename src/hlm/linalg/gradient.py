@@ -68,5 +68,5 @@ def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
 
 def _H(chol, p: int) -> np.ndarray:
     """``(R_X' R_X)^{-1}`` from the factor's last block."""
-    Linv = la.solve_triangular(chol.Lxx[:p, :p], np.eye(p), lower=True)
+    Linv = la.solve_triangular(chol.Lxx[:p, :p], np.eye(p), lower=True, check_finite=False)
     return Linv.T @ Linv
