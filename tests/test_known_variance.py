@@ -178,3 +178,14 @@ def test_ambiguous_group_name():
         hlm.fit(f, data, variance={("Subject", "(Intercept)"): 1.0})
     res = hlm.fit(f, data, variance={("Subject.1", "(Intercept)"): 0.0})
     assert res.varcorr()["vcov"].iloc[1] == 0.0
+
+
+def test_saved_and_loaded_fit_keeps_fixed_components(sleep, tmp_path):
+    res = hlm.fit(SLEEP, sleep, variance={("Subject", "Days"): 30.0})
+    path = tmp_path / "fit.hlm"
+    res.save(path)
+    back = hlm.load(path)
+    assert back.criterion == pytest.approx(res.criterion, abs=1e-9)
+    vc, vc_back = res.varcorr(), back.varcorr()
+    assert np.isnan(vc_back["se"].iloc[1])
+    assert np.allclose(vc_back["se"].drop(index=1), vc["se"].drop(index=1), rtol=1e-10)

@@ -275,7 +275,7 @@ def varcomp_covariance_of(result) -> pd.DataFrame:
 
     model = result.model
     lay = layout(model)
-    keys = set(getattr(result.fit_log, "fixed", ()) or ())
+    keys = {tuple(k) for k in (getattr(result.fit_log, "fixed", ()) or ())}
     fixed = np.array([k in keys for k in lay.keys], dtype=bool)
     try:
         return varcomp_covariance(model, result.theta, result.sigma**2, fixed=fixed)
