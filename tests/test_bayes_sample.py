@@ -44,7 +44,7 @@ def test_layout_matches_ml_result(post, data):
         ml = hlm.fit("y ~ x + (x | g)", data, method="REML")
     assert list(post.fixef.index) == list(ml.fixef.index)
     vb, vm = post.varcorr(), ml.varcorr()
-    assert list(vb.columns[:5]) == list(vm.columns)
+    assert list(vb.columns[: len(vm.columns)]) == list(vm.columns)
     for col in ("grp", "var1", "var2"):
         assert vb[col].fillna("").tolist() == vm[col].fillna("").tolist()
     rb, rm = post.ranef(), ml.ranef()

@@ -389,11 +389,14 @@ def run_chains(
 
 
 def _progress_bar(total: int, progress: bool):
-    if not progress or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
+    """The project's tqdm bar (hlm.progress): on standard error when it is a terminal, off
+    with ``progress=False`` or ``HLM_PROGRESS=0``; None when it would not show."""
+    from hlm.progress import progress_bar, progress_enabled
 
-    return tqdm(total=total, desc="hlm.sample", unit="it", leave=False, mininterval=0.2)
+    on = progress_enabled(None if progress else False)
+    if on is False or (on is None and not sys.stderr.isatty()):
+        return None
+    return progress_bar(total, desc="hlm.sample", unit="it", enabled=on, delay=0.5)
 
 
 def _worker(prob, jobs, warmup, draws, compiled, store_b, queue):

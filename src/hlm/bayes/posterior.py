@@ -93,7 +93,8 @@ class PosteriorResult:
         """Variance components in the layout of :meth:`hlm.MixedModelResult.varcorr`.
 
         Columns ``grp, var1, var2, vcov, sdcor`` hold posterior means (of the variance or
-        covariance, and of the SD or correlation); ``sdcor_sd``, ``sdcor_lower`` and
+        covariance, and of the SD or correlation); ``se`` is the posterior SD of ``vcov`` (the
+        counterpart of the ML result's standard error); ``sdcor_sd``, ``sdcor_lower`` and
         ``sdcor_upper`` give the posterior SD and central interval of ``sdcor``.
         """
         d = self.draws
@@ -103,7 +104,10 @@ class PosteriorResult:
         def row(grp, v1, v2, var, sdc):
             var, sdc = var.reshape(-1), sdc.reshape(-1)
             lo, hi = np.nanquantile(sdc, q)
-            rows.append((grp, v1, v2, var.mean(), np.nanmean(sdc), np.nanstd(sdc, ddof=1), lo, hi))
+            rows.append(
+                (grp, v1, v2, var.mean(), np.nanmean(sdc), var.std(ddof=1),
+                 np.nanstd(sdc, ddof=1), lo, hi)
+            )  # fmt: skip
 
         for k, grp in enumerate(self.groups):
             S = d.S(k)
@@ -127,6 +131,7 @@ class PosteriorResult:
                 "var2",
                 "vcov",
                 "sdcor",
+                "se",
                 "sdcor_sd",
                 "sdcor_lower",
                 "sdcor_upper",
