@@ -542,10 +542,10 @@ def chain_k1(
     """Run ``n_iter`` sweeps, updating the state arrays in place.
 
     State: ``beta`` (p, transformed), ``b`` (J, S), ``Sigma`` (S, S), ``scal = [sigma^2,
-    a_sigma]``, ``a`` (S: Huang-Wand auxiliaries), ``am`` (D + 1, D) with D = S(S+1)/2:
-    the adaptive proposal of the marginal step (row 0 the running mean of phi, rows 1..D
-    the Cholesky factor of the proposal covariance; ``logstep[1]`` its global scale and
-    ``acc[1]`` its acceptances), ``gmu, gtau, ga`` (hierarchical groups), ``logstep`` /
+    a_sigma]``, ``a`` (S: Huang-Wand auxiliaries), ``am`` (2 + 3D, D) with D = S(S+1)/2: the
+    adaptive proposals of the marginal step (layout in :func:`_adapt_proposal`; ``logstep[1]``
+    the random walk's global scale, ``acc[1]`` its acceptances and ``acc[4 + n_groups]`` those
+    of the independence proposal), ``gmu, gtau, ga`` (hierarchical groups), ``logstep`` /
     ``acc`` (Metropolis-Hastings log step sizes and acceptance counts: index 0 sigma, 1 the
     marginal step, 2 and 3 the centred and non-centred SD steps of a one-column term, 4 + g
     group g).  Draws of iteration ``it`` are written, in user units, to row ``it`` of the
