@@ -10,7 +10,6 @@ can show progress.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -419,10 +418,10 @@ def _worker(prob, jobs, warmup, draws, compiled, store_b, queue):
 def _run_parallel(prob, seeds, warmup, draws, compiled, store_b, cores, bar) -> list:
     import multiprocessing as mp
 
-    # fork shares the built problem and the loaded kernel with the workers at no cost;
-    # where fork does not exist (Windows, macOS default) spawn pickles the problem instead
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods and os.name == "posix" else "spawn")
+    # fork (Linux) shares the built problem and the loaded kernel with the workers at no
+    # cost; elsewhere (fork is unsafe on macOS, absent on Windows) spawn pickles the problem
+    # and each worker loads the kernel from numba's cache
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     queue = ctx.Queue()
     n_proc = min(cores, len(seeds))
     jobs = [[(i, seeds[i]) for i in range(w, len(seeds), n_proc)] for w in range(n_proc)]
