@@ -431,6 +431,8 @@ def _marginal_step(
     return True, ll_new, lp_new
 
 
+#: independence proposals per iteration (each costs one factorisation)
+_N_INDEPENDENCE = 2
 #: degrees of freedom and inflation of the independence proposal
 _T_NU = 5.0
 _T_INFLATE = 1.3
@@ -679,50 +681,51 @@ def chain_k1(
         # independence proposal: a multivariate t fitted to phi in warm-up, folded over the
         # signs of L's columns (the target does not see them)
         if am[1 + 2 * D, 0] >= 200.0:
-            _draw_t(am, D, zD, phi_p)
-            lq = _log_folded_t(am, D, S, phi_p, zD) - _log_folded_t(am, D, S, phi, zD)
-            ok, ll_cur, lp_cur = _marginal_step(
-                phi,
-                phi_p,
-                lq,
-                ll_cur,
-                lp_cur,
-                Sigma,
-                sig,
-                sig2,
-                ZZ,
-                ZXy,
-                G,
-                B,
-                Lam,
-                Lg,
-                W,
-                Sm,
-                Lam2,
-                Lg2,
-                W2,
-                Sm2,
-                Sacc,
-                M,
-                T1,
-                Ps,
-                rs,
-                Q,
-                RQ,
-                h,
-                tk,
-                nu,
-                A,
-                df,
-                Psi,
-                tsk,
-                tp1,
-                tp2,
-                Lp,
-                Linv,
-                Sig_p,
-            )
-            acc[4 + ng] += 1.0 if ok else 0.0
+            for _ in range(_N_INDEPENDENCE):
+                _draw_t(am, D, zD, phi_p)
+                lq = _log_folded_t(am, D, S, phi_p, zD) - _log_folded_t(am, D, S, phi, zD)
+                ok, ll_cur, lp_cur = _marginal_step(
+                    phi,
+                    phi_p,
+                    lq,
+                    ll_cur,
+                    lp_cur,
+                    Sigma,
+                    sig,
+                    sig2,
+                    ZZ,
+                    ZXy,
+                    G,
+                    B,
+                    Lam,
+                    Lg,
+                    W,
+                    Sm,
+                    Lam2,
+                    Lg2,
+                    W2,
+                    Sm2,
+                    Sacc,
+                    M,
+                    T1,
+                    Ps,
+                    rs,
+                    Q,
+                    RQ,
+                    h,
+                    tk,
+                    nu,
+                    A,
+                    df,
+                    Psi,
+                    tsk,
+                    tp1,
+                    tp2,
+                    Lp,
+                    Linv,
+                    Sig_p,
+                )
+                acc[4 + ng] += 1.0 if ok else 0.0
         if adapt:  # running mean and covariance of phi set the proposal's shape
             _adapt_proposal(am, phi, t0 + it, D)
         if tk == 0:  # the step integrated the auxiliaries out: draw them given the new Sigma
