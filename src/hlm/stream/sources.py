@@ -1,0 +1,292 @@
+"""Where streamed rows come from: Parquet files or a pyarrow Dataset, CSV files.
+
+A source yields the columns a model needs as pandas DataFrames of exactly ``batch_rows``
+rows (the last one shorter), in file order, whatever the files' row groups or blocks: the
+batches, and so the fit, do not depend on how the data were written.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from hlm.errors import DataError
+
+_PARQUET = (".parquet", ".pq", ".parq")
+_CSV = (".csv", ".tsv", ".txt", ".csv.gz", ".csv.bz2", ".tsv.gz")
+
+
+def is_streamed(data) -> bool:
+    """True for data that ``hlm.fit`` reads in batches: paths, globs, a pyarrow Dataset,
+    or a Dask dataframe."""
+    if isinstance(data, str | os.PathLike):
+        return True
+    if isinstance(data, list | tuple) and data and all(
+        isinstance(d, str | os.PathLike) for d in data
+    ):
+        return True
+    module = type(data).__module__
+    if module.startswith("pyarrow") and type(data).__name__.endswith("Dataset"):
+        return True
+    return is_dask(data)
+
+
+def is_dask(data) -> bool:
+    """True for a Dask dataframe (checked without importing dask)."""
+    return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "npartitions")
+
+
+def _arrow():
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.dataset  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "reading Parquet or CSV files needs pyarrow: pip install 'hlm[arrow]'"
+        ) from exc
+
+
+def expand_paths(data) -> list[str]:
+    """The files named by a path, a glob, a directory or a list of them, sorted."""
+    items = [data] if isinstance(data, str | os.PathLike) else list(data)
+    out: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if any(ch in text for ch in "*?["):
+            found = sorted(glob.glob(text, recursive=True))
+            if not found:
+                raise DataError(f"no file matches {text!r}")
+            out += [f for f in found if os.path.isfile(f)]
+        elif os.path.isdir(text):
+            found = sorted(
+                str(p) for p in Path(text).rglob("*") if p.is_file() and _kind(str(p))
+            )
+            if not found:
+                raise DataError(f"the directory {text!r} holds no Parquet or CSV file")
+            out += found
+        elif os.path.isfile(text):
+            out.append(text)
+        else:
+            raise DataError(f"no file or directory {text!r}")
+    return out
+
+
+def _kind(path: str) -> str | None:
+    low = path.lower()
+    if low.endswith(_PARQUET):
+        return "parquet"
+    if low.endswith(_CSV):
+        return "csv"
+    return None
+
+
+def open_source(data):
+    """The batch source for ``data`` (paths, a glob, a directory, or a pyarrow Dataset)."""
+    _arrow()
+    import pyarrow.dataset as ds
+
+    if isinstance(data, ds.Dataset):
+        return ArrowSource(data, f"a pyarrow {type(data).__name__}")
+    paths = expand_paths(data)
+    kinds = {_kind(p) for p in paths}
+    if kinds == {"csv"}:
+        return CSVSource(paths)
+    if kinds == {"parquet"}:
+        return ArrowSource(ds.dataset(paths, format="parquet"), _describe(paths))
+    unknown = [p for p in paths if _kind(p) is None]
+    if unknown:
+        raise DataError(
+            f"cannot tell the format of {unknown[0]!r}: name Parquet files *.parquet and CSV "
+            "files *.csv (or pass a pyarrow.dataset.dataset(...) of them)"
+        )
+    raise DataError("the files mix Parquet and CSV; pass one format at a time")
+
+
+def _describe(paths: list[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files ({paths[0]}, ...)"
+
+
+def _rebatch(batches, batch_rows: int) -> Iterator:
+    """Record batches of any sizes -> Arrow tables of exactly ``batch_rows`` rows."""
+    import pyarrow as pa
+
+    pending: list = []
+    have = 0
+    for rb in batches:
+        if rb.num_rows == 0:
+            continue
+        pending.append(rb)
+        have += rb.num_rows
+        while have >= batch_rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, batch_rows)
+            rest = table.slice(batch_rows)
+            pending = rest.to_batches() if rest.num_rows else []
+            have = rest.num_rows
+    if have:
+        yield pa.Table.from_batches(pending)
+
+
+def arrow_to_pandas(table) -> pd.DataFrame:
+    """Arrow to pandas as the in-memory path converts (integers with nulls stay integers)."""
+    from hlm.frame import _arrow_to_pandas
+
+    return _arrow_to_pandas(table)
+
+
+class ArrowSource:
+    """Batches from a pyarrow Dataset (Parquet files, or any dataset the user built).
+
+    Parameters
+    ----------
+    dataset : pyarrow.dataset.Dataset
+    description : str
+        For messages.
+    """
+
+    def __init__(self, dataset, description: str):
+        self.dataset = dataset
+        self.description = description
+        self.columns = list(dataset.schema.names)
+
+    def count_rows(self) -> int | None:
+        """Rows in the data (from the files' metadata for Parquet)."""
+        return int(self.dataset.count_rows())
+
+    def batches(self, columns: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+        """The columns ``columns`` in batches of ``batch_rows`` rows, in file order."""
+        self._check(columns)
+        scanner = self.dataset.scanner(
+            columns=list(columns),
+            batch_size=min(batch_rows, 1 << 20),
+            # read ahead little: the point is to hold only about one batch at a time
+            batch_readahead=1,
+            fragment_readahead=1,
+        )
+        for table in _rebatch(scanner.to_batches(), batch_rows):
+            yield arrow_to_pandas(table)
+
+    def _check(self, columns):
+        from hlm.frame import check_columns
+
+        check_columns(columns, {c: () for c in self.columns})
+
+
+class TypesWidened(Exception):
+    """A CSV column's type was widened mid-read; the pass over the data must restart."""
+
+
+class CSVSource:
+    """Batches from CSV files, parsed by pyarrow's streaming reader.
+
+    Column types are inferred by pyarrow from each file's first block; a value that does
+    not convert later on (a decimal in a column of integers, text in a numeric column)
+    widens that column's type and the pass starts again (:class:`TypesWidened`), so the types agree with a reader
+    that sees the whole file (pandas' ``read_csv``).  A line with the wrong number of fields
+    is an error naming the file and the line, never a padded or skipped row.
+    """
+
+    def __init__(self, paths: list[str], *, block_size: int = 1 << 22):
+        import pyarrow.csv as pcsv
+
+        self.paths = paths
+        self.description = _describe(paths)
+        self.block_size = block_size
+        self.types: dict = {}
+        with pcsv.open_csv(paths[0], read_options=self._read_options()) as reader:
+            self.columns = list(reader.schema.names)
+
+    def count_rows(self) -> int | None:
+        """Unknown without reading the files."""
+        return None
+
+    def _read_options(self):
+        import pyarrow.csv as pcsv
+
+        # single-threaded so that the reader knows each row's line number
+        return pcsv.ReadOptions(block_size=self.block_size, use_threads=False)
+
+    def batches(self, columns: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+        """The columns ``columns`` in batches of ``batch_rows`` rows, file after file.
+
+        Raises
+        ------
+        TypesWidened
+            When a later block shows that a column's inferred type was too narrow; the
+            column's type is widened and the caller starts its pass again.
+        """
+        from hlm.frame import check_columns
+
+        check_columns(columns, {c: () for c in self.columns})
+        for t in _rebatch(self._record_batches(columns), batch_rows):
+            yield arrow_to_pandas(t)
+
+    def _widen(self, message: str) -> bool:
+        import pyarrow as pa
+
+        match = re.search(
+            r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'",
+            message,
+        )
+        if match is None:
+            return False
+        name = self.columns[int(match.group(1))]
+        target, value = match.group(2), match.group(3)
+        if target.startswith(("int", "uint")) and _is_number(value):
+            self.types[name] = pa.float64()
+        elif target == "string":
+            return False
+        else:
+            self.types[name] = pa.string()
+        return True
+
+    # ------------------------------------------------------------------ reading
+    def _record_batches(self, columns):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        for path in self.paths:
+            bad: list = []
+
+            def invalid(row, bad=bad):
+                bad.append(row)
+                return "error"
+
+            convert = pcsv.ConvertOptions(
+                include_columns=list(columns),
+                column_types={c: t for c, t in self.types.items() if c in columns},
+                strings_can_be_null=True,
+            )
+            parse = pcsv.ParseOptions(invalid_row_handler=invalid)
+            try:
+                with pcsv.open_csv(
+                    path,
+                    read_options=self._read_options(),
+                    parse_options=parse,
+                    convert_options=convert,
+                ) as reader:
+                    yield from reader
+            except pa.ArrowInvalid as exc:
+                if bad:
+                    row = bad[0]
+                    raise DataError(
+                        f"{path}, line {row.number}: expected {row.expected_columns} fields "
+                        f"but found {row.actual_columns} ({row.text[:80]!r}); fix or remove "
+                        "that line"
+                    ) from None
+                if self._widen(str(exc)):
+                    raise TypesWidened(str(exc)) from None
+                raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
