@@ -128,11 +128,12 @@ def build_streamed_model(
     raise DataError(f"the column types of {source.description} kept changing while reading")
 
 
-def make_plan(model, source_columns, read_batches, *, weights, offset, missing):
+def make_plan(model, source_columns, _unused=None, *, weights, offset, missing, mapreduce=None):
     """The plan and the user's model object, for a formula or a level-equation spec.
 
-    ``read_batches(columns)`` iterates over raw batches of ``columns`` (a level-equation
-    spec with centring reads the data once for its group means).
+    ``mapreduce(columns, fn, combine)`` applies ``fn`` to every raw batch of ``columns``
+    and combines the results in order (a level-equation spec with centring reads the data
+    once for its group means).
     """
     from hlm.model import model_columns, model_spec
 
@@ -143,7 +144,7 @@ def make_plan(model, source_columns, read_batches, *, weights, offset, missing):
     if hasattr(model, "prepare"):
         from hlm.stream.equations import prepare_streamed
 
-        model, transform, extra = prepare_streamed(model, source_columns, read_batches)
+        model, transform, extra = prepare_streamed(model, source_columns, mapreduce)
         available += transform.derived if transform is not None else []
     spec = model_spec(model)
     columns, groups_only = model_columns(spec, available)
@@ -180,11 +181,22 @@ def progress_bar(total, enabled, desc):
 def _build(model, source, method, weights, offset, missing, budget, batch_rows, progress):
     from hlm.model import CHUNK_ROWS
 
-    def read_batches(columns, rows=None):
-        return source.batches(columns, rows or 500_000)
+    def mapreduce(columns, fn, combine):
+        rows = batch_rows or batch_rows_for(budget, len(columns), len(columns), 1)
+        out = None
+        bar = progress_bar(source.count_rows(), progress, "hlm: group means")
+        try:
+            for raw in source.batches(columns, rows):
+                part = fn(raw)
+                out = part if out is None else combine(out, part)
+                bar.update(len(raw))
+        finally:
+            bar.close()
+        return out
 
     plan, source_model = make_plan(
-        model, source.columns, read_batches, weights=weights, offset=offset, missing=missing
+        model, source.columns, weights=weights, offset=offset, missing=missing,
+        mapreduce=mapreduce,
     )
     m, S = _guess_widths(plan)
     rows = batch_rows or batch_rows_for(budget, len(plan.read), m, S)
@@ -338,4 +350,8 @@ def finish(plan, part, source, source_model, method, budget, rows):
         plan.spec, frame, plan.design, blocks, A, method, weighted=plan.weights is not None
     )
     model.source = source_model
+    if hasattr(source_model, "prepare"):
+        from hlm.stream.equations import name_gammas
+
+        name_gammas(source_model, plan.design)
     return model

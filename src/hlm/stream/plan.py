@@ -78,6 +78,11 @@ class BatchPlan:
         n_dropped : int
         dropped_by : dict
         """
+        df, n_dropped, dropped_by, _ = self.clean_rows(raw, first_row)
+        return df, n_dropped, dropped_by
+
+    def clean_rows(self, raw: pd.DataFrame, first_row: int = 0):
+        """:meth:`clean`, and the mask of the raw rows kept."""
         from hlm.frame import _check_finite
 
         data = raw if self.transform is None else self.transform(raw)
@@ -99,12 +104,15 @@ class BatchPlan:
                     "or use missing='drop'"
                 )
             df = df.loc[~bad]
+        else:
+            bad = None
         _check_finite(df)
         if self.weights is not None and len(df):
             from hlm.model import _check_weights
 
             _check_weights(df[self.weights].to_numpy(dtype=float))
-        return self.apply_levels(df), n_dropped, dropped_by
+        kept = None if bad is None else ~bad
+        return self.apply_levels(df), n_dropped, dropped_by, kept
 
     def term_factors(self) -> list[list[str]]:
         """Per term (formula order), its grouping columns."""

@@ -39,7 +39,7 @@ class RowModel:
         for files, the partition's own index for Dask; ``include`` columns are copied over.
         """
         plan = self.plan
-        df, _, _ = plan.clean(raw, first_row)
+        df, _, _, kept = plan.clean_rows(raw, first_row)
         Xy = plan.design.Xy(df)
         fit = Xy[:, self.keep] @ self.beta
         codes = self.coder.code(df)
@@ -49,7 +49,8 @@ class RowModel:
             fit += df[plan.offset].to_numpy(dtype=float)
         out = {"fitted": fit, "residual": Xy[:, -1] - fit}
         for c in include:
-            out[c] = raw[c].loc[df.index].to_numpy()
+            values = raw[c].to_numpy()
+            out[c] = values if kept is None else values[kept]
         return pd.DataFrame(out, index=df.index)
 
 
@@ -154,4 +155,13 @@ def streamed_series(result, which: str):
         f"the {which} values of a fit streamed from files are written by a second pass over "
         "the files: hlm.stream.write_rows(res, 'rows.parquet') writes fitted values and "
         "residuals to Parquet, hlm.stream.per_row(res) yields them batch by batch"
+    )
+
+
+def rows_needed(what: str):
+    """Refuse an output that needs all rows in memory, for a streamed fit."""
+    raise NotImplementedError(
+        f"{what} need the rows in memory, and this model was fitted from data streamed in "
+        "batches (files or Dask); fit an in-memory sample or subset with hlm.fit(model, "
+        "data_frame) for them"
     )
