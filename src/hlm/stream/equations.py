@@ -320,7 +320,8 @@ def prepare_streamed(spec, columns, mapreduce):
         for t in ts:
             raw |= set(term_variables(t, have))
     raw = (raw - derived) | set(spec.center)
-    check_columns(groups + sorted(raw - set(groups)), {c: () for c in columns}, "the level equations")
+    named = groups + sorted(raw - set(groups))
+    check_columns(named, {c: () for c in columns}, "the level equations")
     clash = sorted(derived & have)
     if clash:
         raise DataError(
@@ -408,7 +409,8 @@ def _checks(spec, res, have, term_variables):
     for qi, terms in enumerate(res.l2):
         for s in terms:
             for var in term_variables(s, have):
-                out.append((0, var, "constant", f"the level-2 equation of {names[qi]!r}", unit2, None))
+                what = f"the level-2 equation of {names[qi]!r}"
+                out.append((0, var, "constant", what, unit2, None))
     if spec.three:
         for (qi, si), terms in res.l3.items():
             what = f"the level-3 equation of ({names[qi]!r}, {res.l2[qi][si].name!r})"

@@ -206,7 +206,8 @@ class LevelTables:
     def code(self, df: pd.DataFrame) -> list[np.ndarray]:
         """Discovery codes of each term for a clean batch."""
         by_col = {c: f.code(df[c]) for c, f in self.factors.items()}
-        return [t.code([by_col[c] for c in fs]) for t, fs in zip(self.terms, self.term_factors, strict=True)]
+        pairs = zip(self.terms, self.term_factors, strict=True)
+        return [t.code([by_col[c] for c in fs]) for t, fs in pairs]
 
     @property
     def sizes(self) -> list[int]:

@@ -130,7 +130,8 @@ def write_rows(result, path, include=()) -> str:
     writer = None
     try:
         for piece in out:
-            table = pa.Table.from_pandas(piece.rename_axis("row").reset_index(), preserve_index=False)
+            piece = piece.rename_axis("row").reset_index()
+            table = pa.Table.from_pandas(piece, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(str(path), table.schema)
             writer.write_table(table)

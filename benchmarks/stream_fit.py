@@ -1,0 +1,96 @@
+"""One fit of the streaming benchmark, in its own process (see ``stream_bench.py``).
+
+    python benchmarks/stream_fit.py MODE PATH [--memory 1GB] [--workers 2]
+
+MODE is ``memory`` (read the Parquet data into pandas, then fit), ``stream`` (fit straight
+from the files, in batches) or ``dask`` (a Dask dataframe of the files on a LocalCluster).
+Prints one JSON line: seconds (read, fit, total), the criterion, the estimates and theta.
+The caller measures the peak RSS of this process with GNU ``time -v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cells import SYN_FORMULA  # noqa: E402
+
+
+def _memory(path: str):
+    import pyarrow.dataset as ds
+
+    import hlm
+
+    t0 = time.perf_counter()
+    df = ds.dataset(path, format="parquet").to_table().to_pandas()
+    # g as a categorical of its integer codes, as the in-memory benchmark cells use it
+    import pandas as pd
+
+    df["g"] = pd.Categorical(df["g"].to_numpy())
+    t1 = time.perf_counter()
+    res = hlm.fit(SYN_FORMULA, df, method="ML")
+    return res, t1 - t0, time.perf_counter() - t1
+
+
+def _stream(path: str, memory: str):
+    import hlm
+
+    t0 = time.perf_counter()
+    res = hlm.fit(SYN_FORMULA, path, method="ML", memory=memory, progress=False)
+    return res, 0.0, time.perf_counter() - t0
+
+
+def _dask(path: str, workers: int):
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    import hlm
+
+    with LocalCluster(
+        n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+        memory_limit="2GB",
+    ) as cluster, Client(cluster):
+        t0 = time.perf_counter()
+        ddf = dd.read_parquet(path)
+        res = hlm.fit(SYN_FORMULA, ddf, method="ML", progress=False)
+        seconds = time.perf_counter() - t0
+    return res, 0.0, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["memory", "stream", "dask"])
+    parser.add_argument("path")
+    parser.add_argument("--memory", default="1GB")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if args.mode == "memory":
+        res, read, fit = _memory(args.path)
+    elif args.mode == "stream":
+        res, read, fit = _stream(args.path, args.memory)
+    else:
+        res, read, fit = _dask(args.path, args.workers)
+    print(
+        json.dumps(
+            {
+                "mode": args.mode,
+                "n": int(res.nobs),
+                "read_s": read,
+                "fit_s": fit,
+                "total_s": read + fit,
+                "criterion": float(res.criterion),
+                "fixef": res.fixef.tolist(),
+                "theta": list(map(float, res.theta)),
+                "evals": int(res.fit_log.evaluations),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
