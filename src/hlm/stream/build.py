@@ -230,7 +230,7 @@ def _build(model, source, method, weights, offset, missing, budget, batch_rows, 
 
     head, rest, Xy = fix_plan(plan, head, rest, more=not exhausted, discover=discover)
     run = _running(plan, head, rest, counts, Xy)
-    del head, rest, Xy, discover  # the head's rows are in the statistics now
+    head = rest = Xy = None  # the head's rows are in the statistics now: free them
     for raw in it:
         run.add(plan.partial(raw, run.n_read))
         _check_dense_early(run, plan, budget)
