@@ -131,7 +131,9 @@ class LinearMixedModel:
 
         columns, groups_only = model_columns(spec, available_columns(data))
         check_columns(columns, data)  # every missing formula column named at once
-        data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights")
+        # the offset's column must survive the selection that attaching the weights makes
+        later = [offset] if isinstance(offset, str) else []
+        data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights", later)
         data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
         frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
         df = frame.data
@@ -310,19 +312,22 @@ def _predictor_columns(spec: ModelSpec) -> set[str]:
     return cols
 
 
-def _attach_column(data, value, name, columns, what):
-    """Add weights or an offset (a column name or an array) as the column ``name``."""
+def _attach_column(data, value, name, columns, what, keep=()):
+    """Add weights or an offset (a column name or an array) as the column ``name``.
+
+    ``keep``: further columns of ``data`` to carry along (a later attachment's column).
+    """
     from hlm.frame import check_columns, to_pandas
 
     if value is None:
         return data, columns
     if isinstance(value, str):
-        check_columns([value], data, what)
-        df = to_pandas(data, list(dict.fromkeys(columns + [value])))
+        check_columns([value, *keep], data, what)
+        df = to_pandas(data, list(dict.fromkeys(columns + [value, *keep])))
         df = df.assign(**{name: df[value]})
     else:
         check_columns([c for c in columns if c not in (_WEIGHTS, _OFFSET)], data)
-        df = to_pandas(data, columns)
+        df = to_pandas(data, list(dict.fromkeys(columns + list(keep))))
         v = np.asarray(value, dtype=float).reshape(-1)
         if len(v) != len(df):
             raise DataError(f"{what} have {len(v)} values but the data have {len(df)} rows")

@@ -112,7 +112,11 @@ def _describe(paths: list[str]) -> str:
     return paths[0] if len(paths) == 1 else f"{len(paths)} files ({paths[0]}, ...)"
 
 
-def release_memory() -> None:
+#: batches smaller than this are not worth a collection (its cost is per call, not per row)
+RELEASE_ROWS = 50_000
+
+
+def release_memory(rows: int = RELEASE_ROWS) -> None:
     """Hand freed memory back to the system between batches.
 
     A batch's frames and arrays are partly held by reference cycles, which only the cyclic
@@ -120,6 +124,8 @@ def release_memory() -> None:
     pages.  Without this, a 10^7-row pass crept from 0.7 to 1.3 GB of resident memory;
     with it, it stays at one batch's worth.
     """
+    if rows < RELEASE_ROWS:
+        return
     import gc
 
     import pyarrow as pa
@@ -207,8 +213,9 @@ class ArrowSource:
             df = arrow_to_pandas(table)
             del table
             yield df
+            rows = len(df)
             del df
-            release_memory()  # the reader's buffers go back before the next batch
+            release_memory(rows)  # the reader's buffers go back before the next batch
 
     def _record_batches(self, columns, batch_rows):
         """Row group by row group, one thread: a dataset scanner reads far ahead (it held
@@ -252,14 +259,11 @@ class CSVSource:
     """
 
     def __init__(self, paths: list[str], *, block_size: int = 1 << 22):
-        import pyarrow.csv as pcsv
-
         self.paths = paths
         self.description = _describe(paths)
         self.block_size = block_size
         self.types: dict = {}
-        with pcsv.open_csv(paths[0], read_options=self._read_options()) as reader:
-            self.columns = list(reader.schema.names)
+        self.columns = _csv_header(paths[0])
 
     def count_rows(self) -> int | None:
         """Unknown without reading the files."""
@@ -287,8 +291,9 @@ class CSVSource:
             df = arrow_to_pandas(t)
             del t
             yield df
+            rows = len(df)
             del df
-            release_memory()
+            release_memory(rows)
 
     def _widen(self, message: str) -> bool:
         import pyarrow as pa
@@ -346,6 +351,22 @@ class CSVSource:
                 if self._widen(str(exc)):
                     raise TypesWidened(str(exc)) from None
                 raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+def _csv_header(path: str) -> list[str]:
+    """The column names on a CSV file's first line (read alone: a bad row further down is
+    reported with its line number by the pass, not here)."""
+    import csv
+    import io
+
+    import pyarrow as pa
+
+    with pa.input_stream(path, compression="detect") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        first = next(csv.reader(text), None)
+    if not first:
+        raise DataError(f"{path} is empty: a CSV file needs a header line of column names")
+    return first
 
 
 def _is_number(text: str) -> bool:
