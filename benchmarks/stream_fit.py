@@ -54,12 +54,21 @@ def _dask(path: str, workers: int):
     with LocalCluster(
         n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
         memory_limit="2GB",
-    ) as cluster, Client(cluster):
+    ) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
         ddf = dd.read_parquet(path)
         res = hlm.fit(SYN_FORMULA, ddf, method="ML", progress=False)
         seconds = time.perf_counter() - t0
+        peaks = client.run(_peak_rss_mb)
+    res.worker_peak_mb = max(peaks.values())
     return res, 0.0, seconds
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process (a worker), MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -87,6 +96,7 @@ def main() -> None:
                 "fixef": res.fixef.tolist(),
                 "theta": list(map(float, res.theta)),
                 "evals": int(res.fit_log.evaluations),
+                "worker_peak_mb": getattr(res, "worker_peak_mb", None),
             }
         )
     )

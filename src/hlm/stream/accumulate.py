@@ -92,7 +92,11 @@ class Running:
             self.dropped_by[c] = self.dropped_by.get(c, 0) + k
         if part.A is None:
             return
-        maps = self.levels.merge(part.levels)
+        shared = part.levels is self.levels  # coded with our own tables: no remapping
+        if shared:
+            maps = [np.arange(z.shape[0]) for z in part.A.ZZ]
+        else:
+            maps = self.levels.merge(part.levels)
         if self.A is None:
             self.A = part.A
             return
@@ -104,8 +108,13 @@ class Running:
         for k, m in enumerate(maps):
             A.ZZ[k] = _grow(A.ZZ[k], sizes[k])
             A.ZXy[k] = _grow(A.ZXy[k], sizes[k])
-            A.ZZ[k][m] += B.ZZ[k]
-            A.ZXy[k][m] += B.ZXy[k]
+            if shared:  # levels 0..J_batch-1 in our codes: a plain, contiguous add
+                J = B.ZZ[k].shape[0]
+                A.ZZ[k][:J] += B.ZZ[k]
+                A.ZXy[k][:J] += B.ZXy[k]
+            else:
+                A.ZZ[k][m] += B.ZZ[k]
+                A.ZXy[k][m] += B.ZXy[k]
         for (k, l), pair in B.pairs.items():
             Sk, Sl = B.ZZ[k].shape[1], B.ZZ[l].shape[1]
             shape = (sizes[k] * Sk, sizes[l] * Sl)

@@ -232,7 +232,7 @@ def _build(model, source, method, weights, offset, missing, budget, batch_rows, 
     run = _running(plan, head, rest, counts, Xy)
     head = rest = Xy = None  # the head's rows are in the statistics now: free them
     for raw in it:
-        run.add(plan.partial(raw, run.n_read))
+        run.add(plan.partial(raw, run.n_read, levels=run.levels))
         _check_dense_early(run, plan, budget)
     return finish(plan, run.partial(), source, source_model, method, budget, rows)
 

@@ -118,16 +118,21 @@ class BatchPlan:
         """Per term (formula order), its grouping columns."""
         return [list(t.factors) for t in self.spec.random]
 
-    def partial(self, raw: pd.DataFrame, first_row: int = 0) -> Partial:
-        """The statistics of a batch of raw rows, under its own group codes."""
-        df, n_dropped, dropped_by = self.clean(raw, first_row)
-        return self.partial_clean(df, len(raw), n_dropped, dropped_by)
+    def partial(self, raw: pd.DataFrame, first_row: int = 0, levels=None) -> Partial:
+        """The statistics of a batch of raw rows, under its own group codes.
 
-    def partial_clean(self, df, n_read, n_dropped, dropped_by, Xy=None) -> Partial:
+        ``levels``: a running :class:`LevelTables` to code the groups with (sequential
+        passes), so that merging needs no remapping; by default the batch's own.
+        """
+        df, n_dropped, dropped_by = self.clean(raw, first_row)
+        return self.partial_clean(df, len(raw), n_dropped, dropped_by, levels=levels)
+
+    def partial_clean(self, df, n_read, n_dropped, dropped_by, Xy=None, levels=None) -> Partial:
         """:meth:`partial` on rows already cleaned (``Xy``: their raw ``[X y]``, if coded)."""
         from hlm.model import chunk_columns, chunk_cross_products
 
-        levels = LevelTables(self.term_factors())
+        if levels is None:
+            levels = LevelTables(self.term_factors())
         if len(df) == 0:
             return Partial(None, levels, n_read, n_dropped, dropped_by)
         codes = levels.code(df)

@@ -130,7 +130,7 @@ def release_memory(rows: int = RELEASE_ROWS) -> None:
 
     import pyarrow as pa
 
-    gc.collect()  # a batch's frames sit in reference cycles (pandas, formulaic) until then
+    gc.collect(1)  # a batch's frames sit in reference cycles (pandas, formulaic) until then
     pa.default_memory_pool().release_unused()
     _malloc_trim()
 
