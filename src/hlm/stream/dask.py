@@ -62,7 +62,29 @@ def _compute(obj, progress):
 
 
 def _partial(raw, plan):
-    return plan.partial(raw)
+    """A partition's statistics, formed in slices of ``CHUNK_ROWS`` rows: a worker's memory
+    holds one slice's design however large the partition."""
+    from hlm.model import CHUNK_ROWS
+    from hlm.stream.accumulate import Running
+    from hlm.stream.levels import LevelTables
+    from hlm.stream.sources import release_memory
+
+    levels = LevelTables(plan.term_factors())
+    run = None
+    for start in range(0, max(len(raw), 1), CHUNK_ROWS):
+        part = plan.partial(raw.iloc[start : start + CHUNK_ROWS], levels=levels)
+        if run is None:
+            run = Running(part)
+        else:
+            run.add(part)
+        release_memory(min(CHUNK_ROWS, len(raw) - start))
+    return run.partial()
+
+
+def _clean_head(raw, plan, k):
+    """The first ``k`` clean rows of a partition, and whether it has more."""
+    df, _, _ = plan.clean(raw)
+    return df.iloc[:k], len(df) > k
 
 
 def _discovery(raw, plan):
@@ -80,24 +102,24 @@ def _merge_discovery(a: Discovery, b: Discovery) -> Discovery:
 
 
 def _head(ddf, plan, head_rows):
-    """The first ``head_rows`` clean rows, computed partition by partition on the client."""
+    """The first ``head_rows`` clean rows: cleaned on the workers, partition by partition,
+    and only those rows sent to the client."""
     import pandas as pd
 
-    pieces, have = [], 0
-    n_parts = ddf.npartitions
+    dask = _dask()
+    parts = ddf.to_delayed()
+    pieces, have, more = [], 0, False
     i = 0
-    while have < head_rows and i < n_parts:
-        raw = ddf.get_partition(i).compute()
-        df, _, _ = plan.clean(raw)
+    while have < head_rows and i < len(parts):
+        df, more = dask.compute(dask.delayed(_clean_head)(parts[i], plan, head_rows - have))[0]
         if len(df):
             pieces.append(df)
             have += len(df)
         i += 1
     if not pieces:
         return None, True
-    allrows = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
-    exhausted = i >= n_parts and have <= head_rows
-    return allrows.iloc[:head_rows], exhausted
+    exhausted = i >= len(parts) and not more
+    return (pd.concat(pieces) if len(pieces) > 1 else pieces[0]), exhausted
 
 
 def build_dask_model(model, ddf, *, method, weights, offset, missing, budget, progress):
