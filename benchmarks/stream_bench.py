@@ -10,9 +10,9 @@ chunk into ``--data-dir`` (one file per 10^7 rows) and deleted afterwards unless
 ``--keep-data``.
 
 Each fit runs in its own process (``stream_fit.py``) under GNU ``time -v``, which reports the
-process's peak resident set size (for Dask: of the client process; the LocalCluster's
-workers are separate processes, whose peaks ``time -v`` of the client does not include,
-so their peak is reported too, read from the workers).  Modes:
+largest peak resident set size of the process and the processes it started (for Dask, the
+LocalCluster's worker processes); the client process's own peak (``getrusage``) and the
+workers' peaks (read on each worker) are reported beside it.  Modes:
 
 * ``memory``: read the Parquet file into pandas, then ``hlm.fit`` (read + fit timed);
 * ``stream``: ``hlm.fit(formula, path, memory="1GB")``: batches straight from the file;
@@ -94,12 +94,14 @@ def report(rows: list[dict], machine: str) -> str:
     """The markdown table of benchmarks/results/stream.md."""
     ref = {r["n"]: r for r in rows if r["mode"] == "memory"}
     lines = [
-        "| n | mode | read s | fit s | total s | total / in-memory total | peak RSS MB | "
-        "workers' peak RSS MB | evals | Δcriterion vs in-memory | max rel Δβ vs in-memory |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| n | mode | read s | fit s | total s | total / in-memory total | "
+        "total / in-memory fit | peak RSS MB (time -v) | client peak MB | workers' peak MB | "
+        "evals | Δcriterion vs in-memory | max rel Δβ vs in-memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         base = ref.get(r["n"])
+        ratio_fit = "—" if base is None else f"{r['total_s'] / base['fit_s']:.2f}"
         if base is not None and base is not r:
             ratio = f"{r['total_s'] / base['total_s']:.2f}"
             dcrit = f"{(r['criterion'] - base['criterion']) / abs(base['criterion']):+.1e}"
@@ -108,10 +110,11 @@ def report(rows: list[dict], machine: str) -> str:
         else:
             ratio = "1" if base is r else "—"
             dcrit = dbeta = "—"
-        wpeak = r.get("worker_peak_mb")
+        wpeak, speak = r.get("worker_peak_mb"), r.get("self_peak_mb")
         lines.append(
             f"| {r['n']:,} | {r['mode']} | {r['read_s']:.1f} | {r['fit_s']:.1f} | "
-            f"{r['total_s']:.1f} | {ratio} | {r['peak_mb']:,.0f} | "
+            f"{r['total_s']:.1f} | {ratio} | {ratio_fit} | {r['peak_mb']:,.0f} | "
+            f"{'—' if speak is None else f'{speak:,.0f}'} | "
             f"{'—' if wpeak is None else f'{wpeak:,.0f}'} | {r['evals']} | {dcrit} | {dbeta} |"
         )
     return "\n".join(lines) + f"\n\nMachine: {machine}.\n"

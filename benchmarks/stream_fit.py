@@ -97,6 +97,7 @@ def main() -> None:
                 "theta": list(map(float, res.theta)),
                 "evals": int(res.fit_log.evaluations),
                 "worker_peak_mb": getattr(res, "worker_peak_mb", None),
+                "self_peak_mb": _peak_rss_mb(),
             }
         )
     )
