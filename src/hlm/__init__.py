@@ -13,7 +13,9 @@ from hlm.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from hlm.io import load
 from hlm.model import LinearMixedModel
+from hlm.report.model_table import table
 from hlm.results.fitted import MixedModelResult
 from hlm.results.hlm_output import variance_explained
 from hlm.results.ols import OLSResult, ols
@@ -51,6 +53,8 @@ __all__ = [
     "center",
     "cross_level_regression",
     "group_mean",
+    "load",
+    "table",
     "intercepts_and_slopes_as_outcomes",
     "means_as_outcomes",
     "ols",
