@@ -101,7 +101,7 @@ def report(rows: list[dict], machine: str) -> str:
     ]
     for r in rows:
         base = ref.get(r["n"])
-        ratio_fit = "—" if base is None else f"{r['total_s'] / base['fit_s']:.2f}"
+        ratio_fit = "—" if base is None or base is r else f"{r['total_s'] / base['fit_s']:.2f}"
         if base is not None and base is not r:
             ratio = f"{r['total_s'] / base['total_s']:.2f}"
             dcrit = f"{(r['criterion'] - base['criterion']) / abs(base['criterion']):+.1e}"
