@@ -16,7 +16,8 @@ workers' peaks (read on each worker) are reported beside it.  Modes:
 
 * ``memory``: read the Parquet file into pandas, then ``hlm.fit`` (read + fit timed);
 * ``stream``: ``hlm.fit(formula, path, memory="1GB")``: batches straight from the file;
-* ``dask``: ``hlm.fit(formula, dd.read_parquet(path))`` on a LocalCluster of 2 workers.
+* ``dask``: ``hlm.fit(formula, dd.read_parquet(path, split_row_groups=True))`` on a
+  LocalCluster of 2 worker processes with one thread each (one partition per row group).
 
 Results go to ``benchmarks/results/stream.md`` (and ``.json``).
 """

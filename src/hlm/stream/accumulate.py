@@ -149,14 +149,6 @@ def merge(a: Partial, b: Partial) -> Partial:
     return run.partial()
 
 
-def tree_merge(parts: list[Partial]) -> Partial:
-    """Merge a list of partials pairwise, as a balanced tree."""
-    while len(parts) > 1:
-        parts = [merge(*parts[i : i + 2]) if i + 1 < len(parts) else parts[i]
-                 for i in range(0, len(parts), 2)]
-    return parts[0]
-
-
 def finalize(part: Partial, templates: list):
     """Put levels in lme4's order and terms in theta order.
 
@@ -170,7 +162,8 @@ def finalize(part: Partial, templates: list):
     Returns
     -------
     A : CrossProducts
-        Terms in lme4's order, levels in lme4's order within each term.
+        Terms in lme4's order, levels in lme4's order within each term.  (``part.A``'s
+        per-level arrays are released on the way.)
     blocks : list of RandomBlock
         In the same order, with their level labels (``codes`` is None: the rows are not held).
     """
@@ -179,17 +172,20 @@ def finalize(part: Partial, templates: list):
 
     A = part.A
     finals = part.levels.final()
+    S = [z.shape[1] for z in A.ZZ]
     ZZ, ZXy = [], []
     for k, (rank, _) in enumerate(finals):
         zz = np.empty_like(A.ZZ[k])
         zz[rank] = A.ZZ[k]
+        A.ZZ[k] = None  # one per-level array in two orders at a time, not all of them
         zx = np.empty_like(A.ZXy[k])
         zx[rank] = A.ZXy[k]
+        A.ZXy[k] = None
         ZZ.append(zz)
         ZXy.append(zx)
     pairs = {}
     for (k, l), pair in A.pairs.items():
-        Sk, Sl = A.ZZ[k].shape[1], A.ZZ[l].shape[1]
+        Sk, Sl = S[k], S[l]
         pairs[(k, l)] = _remap_pair(pair, finals[k][0], finals[l][0], Sk, Sl, pair.shape)
     order = lme4_term_order([len(labels) for _, labels in finals])
     new_pairs = {}

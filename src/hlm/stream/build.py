@@ -128,7 +128,7 @@ def build_streamed_model(
     raise DataError(f"the column types of {source.description} kept changing while reading")
 
 
-def make_plan(model, source_columns, _unused=None, *, weights, offset, missing, mapreduce=None):
+def make_plan(model, source_columns, *, weights, offset, missing, mapreduce=None):
     """The plan and the user's model object, for a formula or a level-equation spec.
 
     ``mapreduce(columns, fn, combine)`` applies ``fn`` to every raw batch of ``columns``
