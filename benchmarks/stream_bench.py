@@ -76,6 +76,7 @@ def run_fit(mode: str, path: Path, memory: str) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     cmd = ["/usr/bin/time", "-v", sys.executable, str(BENCH / "stream_fit.py"), mode, str(path),
            "--memory", memory]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - t0
@@ -85,6 +86,8 @@ def run_fit(mode: str, path: Path, memory: str) -> dict:
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     out["peak_mb"] = peak_kb / 1024
     out["process_s"] = wall
+    out["load"] = load
+    out["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     out["command"] = " ".join(["/usr/bin/time -v python benchmarks/stream_fit.py", mode,
                                str(path.relative_to(REPO) if path.is_relative_to(REPO) else path),
                                "--memory", memory])
@@ -97,8 +100,8 @@ def report(rows: list[dict], machine: str) -> str:
     lines = [
         "| n | mode | read s | fit s | total s | total / in-memory total | "
         "total / in-memory fit | peak RSS MB (time -v) | client peak MB | workers' peak MB | "
-        "evals | Δcriterion vs in-memory | max rel Δβ vs in-memory |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "evals | Δcriterion vs in-memory | max rel Δβ vs in-memory | load | run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         base = ref.get(r["n"])
@@ -116,9 +119,26 @@ def report(rows: list[dict], machine: str) -> str:
             f"| {r['n']:,} | {r['mode']} | {r['read_s']:.1f} | {r['fit_s']:.1f} | "
             f"{r['total_s']:.1f} | {ratio} | {ratio_fit} | {r['peak_mb']:,.0f} | "
             f"{'—' if speak is None else f'{speak:,.0f}'} | "
-            f"{'—' if wpeak is None else f'{wpeak:,.0f}'} | {r['evals']} | {dcrit} | {dbeta} |"
+            f"{'—' if wpeak is None else f'{wpeak:,.0f}'} | {r['evals']} | {dcrit} | {dbeta} | "
+            f"{r.get('load', float('nan')):.1f} | {r.get('date', '')} |"
         )
-    return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
+    head = (
+        "# Streaming and Dask benchmark\n\n"
+        "Model `y ~ x1 + ... + x9 + (1 + x1 | g)` (p = 10, J = n / 100), ML, synthetic data "
+        "of `benchmarks/synth.py` as Parquet (row groups of 10^6 rows). Made by "
+        "`python benchmarks/stream_bench.py` (10^7 rows, three modes) and "
+        "`python benchmarks/stream_bench.py --n 1e8 --modes stream`; each fit in its own "
+        "process, `OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=1`. *memory*: read the file into "
+        "pandas, then `hlm.fit` (read and fit timed apart); *stream*: `hlm.fit(formula, path, "
+        "memory=\"1GB\")`; *dask*: `hlm.fit(formula, dd.read_parquet(path, "
+        "split_row_groups=True))` on a LocalCluster of 2 worker processes (1 thread each). "
+        "Peak RSS by GNU `time -v` (the largest process of the tree: for Dask, a worker), "
+        "the client's own peak by `getrusage`, the workers' by `getrusage` on each worker. "
+        "*load*: the machine's 1-minute load average when the fit started (2 cores, shared "
+        "with other jobs: timings at load > 2 are inflated, and not comparable across rows "
+        "measured at different loads).\n\n"
+    )
+    return head + "\n".join(lines) + f"\n\nMachine: {machine}.\n"
 
 
 def main() -> None:
