@@ -17,7 +17,8 @@ workers' peaks (read on each worker) are reported beside it.  Modes:
 * ``memory``: read the Parquet file into pandas, then ``hlm.fit`` (read + fit timed);
 * ``stream``: ``hlm.fit(formula, path, memory="1GB")``: batches straight from the file;
 * ``dask``: ``hlm.fit(formula, dd.read_parquet(path, split_row_groups=True))`` on a
-  LocalCluster of 2 worker processes with one thread each (one partition per row group).
+  LocalCluster of 2 worker processes with one thread each (one partition per row group);
+* ``dask-threads``: the same on a LocalCluster whose 2 workers are threads of the client.
 
 Results go to ``benchmarks/results/stream.md`` (and ``.json``).
 """
@@ -131,7 +132,9 @@ def report(rows: list[dict], machine: str) -> str:
         "process, `OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=1`. *memory*: read the file into "
         "pandas, then `hlm.fit` (read and fit timed apart); *stream*: `hlm.fit(formula, path, "
         "memory=\"1GB\")`; *dask*: `hlm.fit(formula, dd.read_parquet(path, "
-        "split_row_groups=True))` on a LocalCluster of 2 worker processes (1 thread each). "
+        "split_row_groups=True))` on a LocalCluster of 2 worker processes (1 thread each), "
+        "*dask-threads* the same with the 2 workers as threads of the client process "
+        "(first fit on a fresh cluster: the workers' imports are included). "
         "Peak RSS by GNU `time -v` (the largest process of the tree: for Dask, a worker), "
         "the client's own peak by `getrusage`, the workers' by `getrusage` on each worker. "
         "*load*: the machine's 1-minute load average when the fit started (2 cores, shared "
@@ -144,7 +147,7 @@ def report(rows: list[dict], machine: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", default="1e7")
-    parser.add_argument("--modes", default="memory,stream,dask")
+    parser.add_argument("--modes", default="memory,stream,dask,dask-threads")
     parser.add_argument("--memory", default="1GB")
     parser.add_argument("--data-dir", default=str(BENCH / ".cache" / "stream"))
     parser.add_argument("--keep-data", action="store_true")
@@ -169,12 +172,13 @@ def main() -> None:
     if cleanup is not None:
         shutil.rmtree(cleanup)
     out = Path(args.out)
-    previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(
-        ".json").exists() else []
-    keep = [p for p in previous if (p["n"], p["mode"]) not in {(r["n"], r["mode"]) for r in rows}]
-    allrows = sorted(keep + rows, key=lambda r: (r["n"], ["memory", "stream", "dask"].index(
-        r["mode"])))
-    out.with_suffix(".json").write_text(json.dumps(allrows, indent=1))
+    store = out.with_suffix(".json")
+    previous = json.loads(store.read_text()) if store.exists() else []
+    new = {(r["n"], r["mode"]) for r in rows}
+    keep = [p for p in previous if (p["n"], p["mode"]) not in new]
+    order = ["memory", "stream", "dask", "dask-threads"]
+    allrows = sorted(keep + rows, key=lambda r: (r["n"], order.index(r["mode"])))
+    store.write_text(json.dumps(allrows, indent=1))
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     out.write_text(report(allrows, machine))
     print(out.read_text())

@@ -3,7 +3,9 @@
     python benchmarks/stream_fit.py MODE PATH [--memory 1GB] [--workers 2]
 
 MODE is ``memory`` (read the Parquet data into pandas, then fit), ``stream`` (fit straight
-from the files, in batches) or ``dask`` (a Dask dataframe of the files on a LocalCluster).
+from the files, in batches), ``dask`` (a Dask dataframe of the files on a LocalCluster of
+worker processes) or ``dask-threads`` (the same cluster with its workers as threads of
+this process).
 Prints one JSON line: seconds (read, fit, total), the criterion, the estimates and theta.
 The caller measures the peak RSS of this process with GNU ``time -v``.
 """
@@ -45,7 +47,7 @@ def _stream(path: str, memory: str):
     return res, 0.0, time.perf_counter() - t0
 
 
-def _dask(path: str, workers: int):
+def _dask(path: str, workers: int, processes: bool = True):
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
@@ -53,7 +55,7 @@ def _dask(path: str, workers: int):
 
     with LocalCluster(
         n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-        memory_limit="2GB",
+        memory_limit="2GB", processes=processes, protocol="tcp",
     ) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
         # one partition per row group (10^6 rows): a worker holds one at a time
@@ -74,7 +76,7 @@ def _peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["memory", "stream", "dask"])
+    parser.add_argument("mode", choices=["memory", "stream", "dask", "dask-threads"])
     parser.add_argument("path")
     parser.add_argument("--memory", default="1GB")
     parser.add_argument("--workers", type=int, default=2)
@@ -84,7 +86,7 @@ def main() -> None:
     elif args.mode == "stream":
         res, read, fit = _stream(args.path, args.memory)
     else:
-        res, read, fit = _dask(args.path, args.workers)
+        res, read, fit = _dask(args.path, args.workers, processes=args.mode == "dask")
     print(
         json.dumps(
             {

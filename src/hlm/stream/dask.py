@@ -72,7 +72,7 @@ def _partial(raw, plan):
     levels = LevelTables(plan.term_factors())
     run = None
     for start in range(0, max(len(raw), 1), CHUNK_ROWS):
-        part = plan.partial(raw.iloc[start : start + CHUNK_ROWS], levels=levels)
+        part = plan.partial(raw.iloc[start : start + CHUNK_ROWS], None, levels=levels)
         if run is None:
             run = Running(part)
         else:
@@ -83,13 +83,13 @@ def _partial(raw, plan):
 
 def _clean_head(raw, plan, k):
     """The first ``k`` clean rows of a partition, and whether it has more."""
-    df, _, _ = plan.clean(raw)
+    df, _, _ = plan.clean(raw, None)
     return df.iloc[:k], len(df) > k
 
 
 def _discovery(raw, plan):
     d = Discovery(plan)
-    df, _, _ = plan.clean(raw)
+    df, _, _ = plan.clean(raw, None)
     d.add(df)
     return d
 

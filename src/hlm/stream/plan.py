@@ -68,7 +68,7 @@ class BatchPlan:
     scale: np.ndarray | None = None
 
     # ------------------------------------------------------------------ rows
-    def clean(self, raw: pd.DataFrame, first_row: int = 0):
+    def clean(self, raw: pd.DataFrame, first_row: int | None = 0):
         """Derived columns, missing values out (counted), levels fixed.
 
         Returns
@@ -81,7 +81,7 @@ class BatchPlan:
         df, n_dropped, dropped_by, _ = self.clean_rows(raw, first_row)
         return df, n_dropped, dropped_by
 
-    def clean_rows(self, raw: pd.DataFrame, first_row: int = 0):
+    def clean_rows(self, raw: pd.DataFrame, first_row: int | None = 0):
         """:meth:`clean`, and the mask of the raw rows kept."""
         from hlm.frame import _check_finite
 
@@ -98,10 +98,14 @@ class BatchPlan:
         if n_dropped:
             if self.missing == "raise":
                 where = ", ".join(f"{c!r}" for c in dropped_by)
-                row = first_row + int(np.flatnonzero(bad)[0])
+                first = int(np.flatnonzero(bad)[0])
+                at = (
+                    f"row {first} of a partition" if first_row is None
+                    else f"row {first_row + first} of the data"
+                )
                 raise DataError(
-                    f"missing values in {where} (first in row {row} of the data); drop them "
-                    "or use missing='drop'"
+                    f"missing values in {where} (first in {at}); drop them or use "
+                    "missing='drop'"
                 )
             df = df.loc[~bad]
         else:
@@ -118,7 +122,7 @@ class BatchPlan:
         """Per term (formula order), its grouping columns."""
         return [list(t.factors) for t in self.spec.random]
 
-    def partial(self, raw: pd.DataFrame, first_row: int = 0, levels=None) -> Partial:
+    def partial(self, raw: pd.DataFrame, first_row: int | None = 0, levels=None) -> Partial:
         """The statistics of a batch of raw rows, under its own group codes.
 
         ``levels``: a running :class:`LevelTables` to code the groups with (sequential

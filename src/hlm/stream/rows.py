@@ -32,7 +32,7 @@ class RowModel:
     b: list
     keep: list
 
-    def outputs(self, raw: pd.DataFrame, include=(), first_row: int = 0) -> pd.DataFrame:
+    def outputs(self, raw: pd.DataFrame, include=(), first_row: int | None = None):
         """``fitted`` and ``residual`` for the clean rows of a raw batch.
 
         The index is the row's position in the data (``first_row`` + position in the batch)
