@@ -14,12 +14,14 @@ def fit(
     weights=None,
     offset=None,
     missing: str = "drop",
+    engine: str | None = None,
+    variance=None,
     memory=None,
     batch_rows: int | None = None,
     progress: bool | None = None,
     **options,
 ):
-    """Fit a linear mixed model by profiled REML (default) or ML.
+    """Fit a linear mixed model by REML (default) or ML.
 
     Parameters
     ----------
@@ -43,6 +45,17 @@ def fit(
     missing : {"drop", "raise"}
         Rows with a missing value in a used column are dropped and counted (default) or
         refused.
+    engine : {"profiled", "em", "fisher", "em+fisher"}, optional
+        The estimation method (docs/engines.md): ``"profiled"`` (default) minimises the
+        profiled criterion with BOBYQA; ``"em"`` is EM (SQUAREM-accelerated);
+        ``"fisher"`` is Fisher scoring with step-halving; ``"em+fisher"`` runs EM, then
+        Fisher scoring (as HLM 8).  All reach the same optimum.
+    variance : DataFrame, dict, optional
+        Variance components held at known values: a table in the layout of
+        ``varcorr()`` (columns ``grp, var1, var2, vcov``), a dict keyed by
+        ``(grp, var1[, var2])`` and ``"Residual"``, or ``{"theta": ..., "sigma": ...}``.
+        All given: GLS at those values; some given: the rest are estimated (a variance
+        fixed at 0 removes that random effect).  See :mod:`hlm.engines.known`.
     memory : str or int, optional
         For streamed and Dask data: the memory budget (default ``"1GB"``), which sets the
         rows per batch and bounds the dense block of crossed factors.
@@ -51,7 +64,8 @@ def fit(
     progress : bool, optional
         For streamed and Dask data: a progress bar (default: on a terminal only).
     **options
-        Passed to the engine (``theta0``, ``maxeval``).
+        Passed to the engine (``theta0``, ``maxeval``; ``maxiter``, ``tol`` for the
+        iterative engines).
 
     Returns
     -------
@@ -66,19 +80,30 @@ def fit(
             model, data, method=method, weights=weights, offset=offset, missing=missing,
             memory=memory, batch_rows=batch_rows, progress=progress,
         )
-        return m.fit(**options)
+        return _fit_model(m, engine, variance, options)
     source = model
     if hasattr(model, "prepare"):
         # a spec object (hlm.Levels) becomes a formula and data once; without random
         # effects (random=[]) the model is an ordinary regression, fitted by least squares
         model, data = model.prepare(data)
         if not parse_formula(model).random:
+            if engine not in (None, "profiled") or variance is not None:
+                options = {**options, "engine": engine, "variance": variance}
             return _fit_ols(source, model, data, method, weights, offset, missing, options)
     m = LinearMixedModel.from_formula(
         model, data, method=method, weights=weights, offset=offset, missing=missing
     )
     m.source = source
-    return m.fit(**options)
+    return _fit_model(m, engine, variance, options)
+
+
+def _fit_model(m, engine, variance, options):
+    """Fit a built model with the engine asked for (the profiled one by default)."""
+    if engine is None and variance is None:
+        return m.fit(**options)
+    from hlm.engines.select import fit_engine
+
+    return fit_engine(m, engine=engine, variance=variance, **options)
 
 
 def _fit_ols(source, formula, data, method, weights, offset, missing, options):

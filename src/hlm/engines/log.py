@@ -24,6 +24,15 @@ class FitLog:
         The optimizer's own stop reason.
     warnings : tuple of str
         Warnings raised about this fit (convergence, singularity, dropped columns).
+    iterations : int
+        Iterations of an iterative engine (EM steps, Fisher-scoring steps); 0 for the
+        profiled engine, whose work is counted in ``evaluations``.
+    loglik_path : tuple of float
+        The (restricted) log-likelihood after each iteration of the EM and Fisher-scoring
+        engines (non-decreasing), empty for the profiled engine.
+    fixed : tuple of tuple
+        Variance components held at known values (``variance=``), as ``(grp, var1, var2)``
+        keys of ``varcorr()``; empty when all are estimated.
     """
 
     engine: str
@@ -33,6 +42,9 @@ class FitLog:
     converged: bool
     message: str = ""
     warnings: tuple = field(default_factory=tuple)
+    iterations: int = 0
+    loglik_path: tuple = field(default_factory=tuple)
+    fixed: tuple = field(default_factory=tuple)
 
     def __getitem__(self, key):
         return getattr(self, key)

@@ -162,6 +162,10 @@ def _build(meta, arrays, parquet, path):
         model.offset = RowsNotStored(path, "fitted values with an offset")
     theta = arrays["theta"]
     crit = model.objective(theta)
+    if meta["fit_log"].get("fixed"):  # variance= fits: sigma is given, not profiled
+        from hlm.engines.varcomp import criterion_at, scale_y
+
+        crit = criterion_at(model, theta, float(meta["sigma"]) ** 2 / scale_y(model) ** 2)
     if not np.isclose(crit, meta["criterion"], rtol=1e-9, atol=1e-8):
         raise DataError(
             f"{path}: the stored cross-products give criterion {crit!r} at the stored theta, "
