@@ -244,3 +244,20 @@ def test_memory_budget_sets_batches():
     assert batch_rows_for(parse_bytes("1GB"), 11, 11, 2) > 2 * batch_rows_for(
         parse_bytes("400MB"), 11, 11, 2
     )
+
+
+@pytest.mark.parametrize("engine", ["em", "fisher"])
+def test_other_engines_fit_a_streamed_model(engine, tmp_path):
+    # a streamed model is an ordinary LinearMixedModel: every engine on the cross-products
+    # fits it, to the same answer as on the in-memory model
+    data = hlm.datasets.load("sleepstudy")
+    path = tmp_path / "s.parquet"
+    data.to_parquet(path, row_group_size=50)
+    formula = "Reaction ~ Days + (Days | Subject)"
+    streamed = _fit_quiet(formula, str(path), engine=engine, batch_rows=60)
+    mem = _fit_quiet(formula, data, engine=engine)
+    assert streamed.fit_log.engine == mem.fit_log.engine
+    assert streamed.criterion == pytest.approx(mem.criterion, rel=1e-10)
+    assert rel(streamed.fixef, mem.fixef) < 1e-6
+    ref = reference("sleepstudy_corr__REML")
+    assert streamed.criterion == pytest.approx(ref["criterion"], rel=1e-6)
