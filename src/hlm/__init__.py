@@ -1,6 +1,6 @@
 """hlm: hierarchical linear models (linear mixed-effects models) in Python."""
 
-from hlm import datasets
+from hlm import datasets, stream
 from hlm.api import fit
 from hlm.bayes import PosteriorResult, bayes_factor, priors, sample
 from hlm.centering import center, group_mean
@@ -49,6 +49,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "datasets",
+    "stream",
     "fit",
     "Levels",
     "OLSResult",
