@@ -25,12 +25,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; each sub-command sets ``run`` to its function."""
-    from hlm.cli import commands, compare
+    from hlm.cli import commands, compare, sample
 
     parser = argparse.ArgumentParser(
         prog="hlm",
         description="Hierarchical linear models (linear mixed models): fit, compare, "
-        "describe, report.",
+        "sample, describe, report.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -81,6 +81,44 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("-o", "--output", help="write the output to this file")
     cmp.add_argument("--quiet", action="store_true", help="no progress bars")
     cmp.set_defaults(run=compare.cmd_compare)
+
+    smp = sub.add_parser(
+        "sample", help="Bayesian fit by Gibbs sampling: posterior summary, R-hat, ESS, plots"
+    )
+    smp.add_argument("data", help="data file: .csv, .tsv, .parquet, .dta (Stata), .sav (SPSS)")
+    smp.add_argument(
+        "model",
+        help="an lme4 formula with a random-effects term, a level-equation spec in text form, "
+        "or a file holding either",
+    )
+    smp.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
+    smp.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
+    smp.add_argument(
+        "--warmup", type=int, default=1000, help="warm-up iterations per chain (default 1000)"
+    )
+    smp.add_argument("--seed", type=int, help="seed; the same seed and options repeat a run")
+    smp.add_argument(
+        "--engine",
+        default="auto",
+        choices=sample.ENGINES,
+        help="numba: the compiled kernel (one random-effects term); numpy: any model; "
+        "auto (default): numba when it can",
+    )
+    smp.add_argument("--cores", type=int, help="processes running chains (default: one a chain)")
+    smp.add_argument("--weights", help="column of prior weights (residual variance sigma^2 / w)")
+    smp.add_argument(
+        "--format", default="text", choices=["text", "json", "markdown"], help="output format"
+    )
+    smp.add_argument("-o", "--output", help="write the output to this file")
+    smp.add_argument(
+        "--plot",
+        action="append",
+        default=[],
+        metavar="KIND=FILE.png",
+        help="save a plot: trace or density; repeatable",
+    )
+    smp.add_argument("--quiet", action="store_true", help="no progress bar")
+    smp.set_defaults(run=sample.cmd_sample)
 
     desc = sub.add_parser("describe", help="group sizes, level of each variable, ICCs")
     desc.add_argument("data")
