@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hlm.engines.checks import check_fit
 from hlm.engines.log import FitLog
 from hlm.engines.profiled import minimize_bobyqa, polish_boundary
 from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
@@ -35,8 +36,9 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000):
     converged = opt.converged or opt.message == "roundoff limited"
     if not converged:
         msg = (
-            f"the optimizer stopped without converging ({opt.message}); try another starting "
-            "value (theta0=...), rescaling predictors, or a simpler random-effects structure"
+            f"the optimizer stopped without converging ({opt.message}); raise maxeval=..., "
+            "start again from where it stopped (theta0=res.theta), or simplify the "
+            "random-effects structure"
         )
         warn(msg, ConvergenceWarning)
         notes.append(msg)
@@ -47,13 +49,16 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000):
         notes.append(msg)
     if model.dropped_columns:
         notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))
+    evaluations = model.evaluations - start_evals
+    checks = check_fit(model, theta, crit)  # lme4's checkConv: gradient, Hessian, scales
     log = FitLog(
         engine="profiled",
         optimizer=opt.optimizer,
-        evaluations=model.evaluations - start_evals,
+        evaluations=evaluations,
         seconds=opt.seconds,
-        converged=bool(converged),
+        converged=bool(converged and checks.ok),
         message=opt.message,
-        warnings=tuple(notes),
+        warnings=tuple(notes) + checks.messages + checks.notes,
+        checks=checks,
     )
     return MixedModelResult.from_model(model, theta, singular=singular, fit_log=log)

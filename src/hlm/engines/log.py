@@ -23,7 +23,10 @@ class FitLog:
     message : str
         The optimizer's own stop reason.
     warnings : tuple of str
-        Warnings raised about this fit (convergence, singularity, dropped columns).
+        Warnings raised about this fit (convergence, singularity, dropped columns), and
+        notes for the summary (e.g. predictors rescaled internally).
+    checks : FitChecks or None
+        The checks at the optimum (gradient, Hessian, boundary; :mod:`hlm.engines.checks`).
     """
 
     engine: str
@@ -33,6 +36,7 @@ class FitLog:
     converged: bool
     message: str = ""
     warnings: tuple = field(default_factory=tuple)
+    checks: object = None
 
     def __getitem__(self, key):
         return getattr(self, key)
