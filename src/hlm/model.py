@@ -199,6 +199,49 @@ class LinearMixedModel:
         return float(dev - self.A.sum_log_w)
 
     @property
+    def has_gradient(self) -> bool:
+        """True when :meth:`objective_and_gradient` is available for this model.
+
+        The analytic gradient covers one random-effects term (any number of columns) and any
+        number of scalar terms, crossed or nested; other combinations use BOBYQA.
+        """
+        return len(self.blocks) == 1 or all(b.S == 1 for b in self.blocks)
+
+    @property
+    def prefers_gradient(self) -> bool:
+        """True when the gradient path is expected to be faster than BOBYQA.
+
+        The gradient costs two to three criterion evaluations and saves about three quarters
+        of them when evaluations are dear: scalar terms with a large dense block (crossed
+        factors) or many groups.  Small models, where Python overhead dominates both, and
+        terms with several columns keep lme4's BOBYQA.
+        """
+        if not all(b.S == 1 for b in self.blocks):
+            return False
+        return sum(b.J for b in self.blocks[1:]) >= 100 or self.blocks[0].J >= 5000
+
+    def objective_and_gradient(self, theta) -> tuple[float, np.ndarray]:
+        """The profiled criterion at ``theta`` and its gradient (see :attr:`has_gradient`).
+
+        Costs about as much as two or three criterion evaluations, and nothing that grows
+        with the number of rows.
+        """
+        from hlm.linalg.gradient import profiled_gradient
+        from hlm.linalg.gradient_scalar import scalar_terms_gradient
+
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        f = self.objective(theta)
+        if not np.isfinite(f):
+            return f, np.zeros_like(theta)
+        if all(b.S == 1 for b in self.blocks):
+            g = scalar_terms_gradient(self.chol, self.reml, self.n)
+        elif len(self.blocks) == 1:
+            g = profiled_gradient(self.chol, self.reml, self.n)
+        else:
+            raise NotImplementedError("no analytic gradient for this random-effects structure")
+        return f, g
+
+    @property
     def theta_names(self) -> list[str]:
         """lme4's names of the theta elements (``"Subject.Days.(Intercept)"``)."""
         names = []

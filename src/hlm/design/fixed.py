@@ -1,21 +1,30 @@
 """The fixed-effects design: formulaic builds X (and y) from the data, chunk by chunk.
 
 formulaic's model spec, fixed on the first chunk, is reused for later chunks so that every
-chunk is coded the same way (same dummy columns, same reference level).
+chunk is coded the same way (same dummy columns, same reference level).  Where every factor
+is a column looked up by name, the columns are evaluated with NumPy from that spec
+(:mod:`hlm.design.fast_design`, checked once against formulaic's own matrix), and the spec is
+remembered for the same formula on data of the same schema (column types and levels), so a
+refit of a small model does not pay formulaic's fixed cost again.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 from formulaic import Formula
 from formulaic import ModelSpec as FormulaicSpec
 
+from hlm.design.fast_design import FastColumns
 from hlm.errors import DataError, FormulaError
 
 INTERCEPT = "(Intercept)"
+#: formulaic specs (with their NumPy evaluators) by formula and data schema
+_SPECS: OrderedDict = OrderedDict()
+_SPECS_MAX = 64
 
 
 def _rename(name: str) -> str:
@@ -38,18 +47,27 @@ class FixedDesign:
     small data are materialised once.
     """
 
-    def __init__(self, response: str, lhs_spec: FormulaicSpec, rhs_spec: FormulaicSpec):
+    def __init__(
+        self, response: str, lhs_spec: FormulaicSpec, rhs_spec: FormulaicSpec, fast=None
+    ):
         self.response = response
         self._lhs_spec = lhs_spec
         self._rhs_spec = rhs_spec
         self.names = [_rename(c) for c in rhs_spec.column_names]
         self.has_intercept = INTERCEPT in self.names
+        #: NumPy evaluators of (lhs, rhs), or None to use formulaic
+        self.fast = fast
 
     @classmethod
     def from_first_chunk(cls, response: str, rhs: str, first: pd.DataFrame):
         """Fix the coding on ``first``; return ``(design, Xy_first)``."""
         formula = f"{response} ~ {rhs}"
         _check_numeric_response(response, first)
+        key = _schema_key(formula, first)
+        if key is not None and key in _SPECS:
+            _SPECS.move_to_end(key)
+            design = cls(response, *_SPECS[key])
+            return design, design.Xy(first)
         try:
             mm = Formula(formula).get_model_matrix(first, na_action="ignore")
         except Exception as exc:
@@ -60,7 +78,13 @@ class FixedDesign:
                 f"{mm.lhs.shape[1]} columns {list(mm.lhs.columns)}"
             )
         design = cls(response, mm.lhs.model_spec, mm.rhs.model_spec)
-        return design, design._assemble(mm.rhs, mm.lhs, len(first))
+        Xy = design._assemble(mm.rhs, mm.lhs, len(first))
+        design.fast = _checked_fast(design, first, Xy)
+        if key is not None and design.fast is not None:
+            _SPECS[key] = (design._lhs_spec, design._rhs_spec, design.fast)
+            if len(_SPECS) > _SPECS_MAX:
+                _SPECS.popitem(last=False)
+        return design, Xy
 
     @property
     def p(self) -> int:
@@ -69,6 +93,9 @@ class FixedDesign:
 
     def Xy(self, chunk: pd.DataFrame) -> np.ndarray:
         """``[X y]`` for a chunk of rows, float64, shape (n_chunk, p + 1)."""
+        if self.fast is not None:
+            fl, fr = self.fast
+            return self._assemble(fr.evaluate(chunk), fl.evaluate(chunk), len(chunk))
         X = self._rhs_spec.get_model_matrix(chunk, na_action="ignore")
         y = self._lhs_spec.get_model_matrix(chunk, na_action="ignore")
         return self._assemble(X, y, len(chunk))
@@ -110,3 +137,35 @@ def _check_numeric_response(response: str, first: pd.DataFrame) -> None:
         f"the response {response!r} is not numeric (dtype {dtype}, values such as {values}); "
         "a linear mixed model needs a numeric response: convert the column to numbers"
     )
+
+
+def _schema_key(formula: str, df: pd.DataFrame):
+    """What formulaic's coding depends on: the formula, column types and category levels.
+
+    None (no caching) when a column holds raw text, whose levels formulaic finds itself.
+    """
+    parts = []
+    for c in df.columns:
+        dtype = df[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            parts.append((c, "category", tuple(dtype.categories), bool(dtype.ordered)))
+        elif pd.api.types.is_numeric_dtype(dtype):
+            parts.append((c, str(dtype)))
+        else:
+            return None
+    return (formula, tuple(parts))
+
+
+def _checked_fast(design: FixedDesign, first: pd.DataFrame, Xy: np.ndarray):
+    """NumPy evaluators for the design when they reproduce formulaic's ``Xy`` on ``first``."""
+    fl = FastColumns.from_spec(design._lhs_spec)
+    fr = FastColumns.from_spec(design._rhs_spec)
+    if fl is None or fr is None or len(fl.names) != 1:
+        return None
+    try:
+        trial = np.column_stack((fr.evaluate(first), fl.evaluate(first)))
+    except (TypeError, ValueError, KeyError):
+        return None
+    if trial.shape != Xy.shape or not np.array_equal(trial, Xy):
+        return None
+    return fl, fr

@@ -7,30 +7,59 @@ import numpy as np
 from hlm.engines.checks import check_fit
 from hlm.engines.log import FitLog
 from hlm.engines.profiled import minimize_bobyqa, polish_boundary
+from hlm.engines.quasi_newton import minimize_lbfgsb
+from hlm.engines.start import start_theta
 from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
 
 #: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
 SINGULAR_TOL = 1e-4
 
 
-def fit_profiled(model, *, theta0=None, maxeval: int = 100_000):
+def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str = "auto"):
     """Minimise the profiled criterion of ``model`` and return a MixedModelResult.
 
     Parameters
     ----------
     model : LinearMixedModel
     theta0 : array-like, optional
-        Starting value (default: identity factors, as lme4).
+        Starting value (default: identity factors, as lme4, for BOBYQA; moment estimates of
+        scalar terms for the gradient path, see :mod:`hlm.engines.start`).
     maxeval : int
         Most objective evaluations.
+    optimizer : {"auto", "lbfgsb", "bobyqa"}
+        ``"auto"``: L-BFGS-B with the analytic gradient where that is faster (see
+        ``LinearMixedModel.prefers_gradient``), BOBYQA otherwise; ``"lbfgsb"`` forces the
+        gradient path (one term, or scalar terms only); ``"bobyqa"`` forces the
+        derivative-free search (lme4's default).
     """
     from hlm.results.fitted import MixedModelResult
 
     cov = model.cov
     lower = cov.lower_bounds()
-    x0 = cov.start() if theta0 is None else np.asarray(theta0, dtype=float)
     start_evals = model.evaluations
-    opt = minimize_bobyqa(model.objective, x0, lower, maxeval=maxeval)
+    if optimizer not in ("auto", "lbfgsb", "bobyqa"):
+        raise ValueError(f"optimizer must be 'auto', 'lbfgsb' or 'bobyqa', got {optimizer!r}")
+    if optimizer == "lbfgsb" and not model.has_gradient:
+        raise ValueError(
+            "optimizer='lbfgsb' needs the analytic gradient, available for one random-effects "
+            "term or scalar terms only; use optimizer='bobyqa' or 'auto'"
+        )
+    use_gradient = optimizer == "lbfgsb" or (optimizer == "auto" and model.prefers_gradient)
+    if theta0 is not None:
+        x0 = np.asarray(theta0, dtype=float)
+    else:  # BOBYQA keeps lme4's start; the gradient path starts from moment estimates
+        x0 = start_theta(model) if use_gradient else cov.start()
+    if use_gradient:
+        opt = minimize_lbfgsb(
+            model.objective_and_gradient,
+            model.objective,
+            x0,
+            lower,
+            cov.diagonal_mask(),
+            maxeval=maxeval,
+        )
+    else:
+        opt = minimize_bobyqa(model.objective, x0, lower, maxeval=maxeval)
     theta, crit = polish_boundary(model.objective, opt.theta, cov.diagonal_mask(), f0=opt.criterion)
     notes = []
     converged = opt.converged or opt.message == "roundoff limited"

@@ -1,0 +1,104 @@
+"""Bounded quasi-Newton minimisation of the profiled criterion with its analytic gradient.
+
+Where the gradient is available (one random-effects term, or only scalar terms; see
+:meth:`LinearMixedModel.objective_and_gradient`) L-BFGS-B needs far fewer evaluations than
+BOBYQA: about 10-25 instead of 40-110 on the reference fits.  Two safeguards keep it as
+reliable as the derivative-free search:
+
+* The criterion is even in each column of a ``lambda`` (``Sigma = sigma^2 lambda lambda'``),
+  so where a diagonal element sits at its bound 0 the gradient vanishes whether 0 is a minimum
+  or a maximum along it.  A projected-gradient method that reaches such a point stops there.
+  We probe each diagonal element at 0 with a small positive value and restart from it when the
+  criterion goes down.
+* When L-BFGS-B ends without meeting its tolerances (a line search that fails away from the
+  optimum), BOBYQA finishes from the best point found.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.optimize import minimize
+
+from hlm.engines.profiled import OptResult, minimize_bobyqa
+
+#: relative decrease of the criterion per iteration below which L-BFGS-B stops
+FTOL = 1e-15
+#: largest element of the projected gradient at which L-BFGS-B stops
+GTOL = 1e-6
+#: trial value of a diagonal element of lambda that sits at 0 (see the module docstring)
+PROBE = 1e-2
+
+
+def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult:
+    """Minimise ``f`` over ``x >= lower`` given ``fg(x) -> (f, grad)``.
+
+    Parameters
+    ----------
+    fg : callable
+        Criterion and gradient.
+    f : callable
+        Criterion alone (for the boundary probe and the BOBYQA fallback).
+    x0, lower : ndarray
+    diagonal : ndarray of bool
+        Elements of theta that are diagonal elements of some lambda.
+    maxeval : int
+    """
+    t0 = time.perf_counter()
+    best = [np.inf, np.asarray(x0, dtype=float).copy()]
+    count = [0]
+
+    def wrapped(x):
+        count[0] += 1
+        val, g = fg(x)
+        if not np.isfinite(val):
+            return 1e300, np.zeros_like(x)
+        if val < best[0]:
+            best[0], best[1] = val, x.copy()
+        return val, g
+
+    bounds = [(lb if np.isfinite(lb) else None, None) for lb in lower]
+    x = best[1]
+    message, converged = "", False
+    for _ in range(4):  # a restart only follows a successful boundary probe
+        res = minimize(
+            wrapped,
+            x,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": FTOL, "gtol": GTOL, "maxiter": 1000, "maxfun": maxeval},
+        )
+        message, converged = str(res.message), bool(res.success)
+        if not converged:
+            break
+        probe = _boundary_probe(f, best[1], best[0], diagonal, count)
+        if probe is None:
+            break
+        best[0], best[1] = probe
+        x = best[1]
+    optimizer = "L-BFGS-B (analytic gradient)"
+    if not converged:
+        # finish derivative-free from the best point; its evaluations are counted too
+        fb = minimize_bobyqa(f, best[1], lower, maxeval=max(maxeval - count[0], 1))
+        count[0] += fb.evaluations
+        if fb.criterion <= best[0]:
+            best[0], best[1] = fb.criterion, fb.theta
+        message = f"L-BFGS-B: {message}; BOBYQA: {fb.message}"
+        converged = fb.converged or fb.message == "roundoff limited"
+        optimizer += " + nlopt BOBYQA"
+    seconds = time.perf_counter() - t0
+    return OptResult(best[1], float(best[0]), count[0], seconds, converged, message, optimizer)
+
+
+def _boundary_probe(f, x, fx, diagonal, count):
+    """A point with a lower criterion next to a diagonal element at 0, or None."""
+    for i in np.flatnonzero(diagonal & (x == 0.0)):
+        trial = x.copy()
+        trial[i] = PROBE
+        count[0] += 1
+        ft = f(trial)
+        if ft < fx - 1e-10 * max(1.0, abs(fx)):
+            return ft, trial
+    return None
