@@ -70,7 +70,9 @@ class FixedDesign:
             mm = Formula(formula).get_model_matrix(first, na_action="ignore")
         except Exception as exc:
             raise FormulaError(f"cannot build the fixed effects of {formula!r}: {exc}") from exc
-        if mm.lhs.shape[1] != 1:
+        if not hasattr(mm, "lhs") or mm.lhs.shape[1] != 1:
+            if not hasattr(mm, "lhs"):  # formulaic found no response, e.g. "() ~ x"
+                raise FormulaError(f"the response {response!r} names no column; write 'y ~ ...'")
             raise FormulaError(
                 f"the response {response!r} must be one numeric column, got "
                 f"{mm.lhs.shape[1]} columns {list(mm.lhs.columns)}"
