@@ -24,7 +24,7 @@ from hlm.spec.levels_text import from_text
 from hlm.spec.tokens import tokenize
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],

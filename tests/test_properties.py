@@ -1,6 +1,6 @@
 """Invariances and exact identities of the fit, on random small data (hypothesis).
 
-Bounded: a dozen examples per property, 3-8 groups of 3-7 rows; about a second each.
+Bounded: eight examples per property, 3-8 groups of 3-7 rows; about a second each.
 The references are mathematical facts, not hlm outputs:
 
 * permuting rows, relabelling groups and reordering factor levels do not change the model;
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 import hlm
 
 SETTINGS = settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
