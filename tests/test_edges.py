@@ -199,7 +199,7 @@ def test_result_attributes_and_types(sleep_fit):
     assert res.aic == pytest.approx(res.criterion + 2 * 6)
     assert res.bic == pytest.approx(res.criterion + 6 * np.log(180))
     table = res.varcorr()
-    assert list(table.columns) == ["grp", "var1", "var2", "vcov", "sdcor"]
+    assert list(table.columns) == ["grp", "var1", "var2", "vcov", "sdcor", "se"]
 
 
 def test_fitted_plus_residuals_is_the_response(sleep, sleep_fit):

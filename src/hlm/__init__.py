@@ -13,10 +13,14 @@ from hlm.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from hlm.inference.anova import anova
+from hlm.io import load
 from hlm.model import LinearMixedModel
+from hlm.report.model_table import table
 from hlm.results.fitted import MixedModelResult
 from hlm.results.hlm_output import variance_explained
 from hlm.results.ols import OLSResult, ols
+from hlm.results.pooling import PoolingComparison, compare_pooling
 from hlm.spec.levels import Levels
 from hlm.spec.special import (
     additive_variance_components,
@@ -46,11 +50,16 @@ __all__ = [
     "fit",
     "Levels",
     "OLSResult",
+    "PoolingComparison",
     "additive_variance_components",
+    "anova",
     "ancova",
     "center",
+    "compare_pooling",
     "cross_level_regression",
     "group_mean",
+    "load",
+    "table",
     "intercepts_and_slopes_as_outcomes",
     "means_as_outcomes",
     "ols",

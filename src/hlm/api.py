@@ -14,9 +14,11 @@ def fit(
     weights=None,
     offset=None,
     missing: str = "drop",
+    engine: str | None = None,
+    variance=None,
     **options,
 ):
-    """Fit a linear mixed model by profiled REML (default) or ML.
+    """Fit a linear mixed model by REML (default) or ML.
 
     Parameters
     ----------
@@ -35,8 +37,20 @@ def fit(
     missing : {"drop", "raise"}
         Rows with a missing value in a used column are dropped and counted (default) or
         refused.
+    engine : {"profiled", "em", "fisher", "em+fisher"}, optional
+        The estimation method (docs/engines.md): ``"profiled"`` (default) minimises the
+        profiled criterion with BOBYQA; ``"em"`` is EM (SQUAREM-accelerated);
+        ``"fisher"`` is Fisher scoring with step-halving; ``"em+fisher"`` runs EM, then
+        Fisher scoring (as HLM 8).  All reach the same optimum.
+    variance : DataFrame, dict, optional
+        Variance components held at known values: a table in the layout of
+        ``varcorr()`` (columns ``grp, var1, var2, vcov``), a dict keyed by
+        ``(grp, var1[, var2])`` and ``"Residual"``, or ``{"theta": ..., "sigma": ...}``.
+        All given: GLS at those values; some given: the rest are estimated (a variance
+        fixed at 0 removes that random effect).  See :mod:`hlm.engines.known`.
     **options
-        Passed to the engine (``theta0``, ``maxeval``).
+        Passed to the engine (``theta0``, ``maxeval``; ``maxiter``, ``tol`` for the
+        iterative engines).
 
     Returns
     -------
@@ -48,12 +62,18 @@ def fit(
         # effects (random=[]) the model is an ordinary regression, fitted by least squares
         model, data = model.prepare(data)
         if not parse_formula(model).random:
+            if engine not in (None, "profiled") or variance is not None:
+                options = {**options, "engine": engine, "variance": variance}
             return _fit_ols(source, model, data, method, weights, offset, missing, options)
     m = LinearMixedModel.from_formula(
         model, data, method=method, weights=weights, offset=offset, missing=missing
     )
     m.source = source
-    return m.fit(**options)
+    if engine is None and variance is None:
+        return m.fit(**options)
+    from hlm.engines.select import fit_engine
+
+    return fit_engine(m, engine=engine, variance=variance, **options)
 
 
 def _fit_ols(source, formula, data, method, weights, offset, missing, options):

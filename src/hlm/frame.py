@@ -137,8 +137,11 @@ def prepare_frame(data, columns: list[str], *, missing: str = "drop", labels_onl
     # block, a full copy of the data
     bad = np.zeros(len(df), dtype=bool)
     dropped_by = {}
-    for c in df.columns:
-        na = df[c].isna().to_numpy()
+    # each column looked up once: a DataFrame lookup costs tens of microseconds, which is
+    # most of the time of this function on small data
+    cols = {c: df[c] for c in df.columns}
+    for c, col in cols.items():
+        na = col.isna().to_numpy()
         if na.any():
             dropped_by[c] = int(na.sum())
             bad |= na
@@ -148,15 +151,16 @@ def prepare_frame(data, columns: list[str], *, missing: str = "drop", labels_onl
             where = ", ".join(f"{c!r} ({k} rows)" for c, k in dropped_by.items())
             raise DataError(f"missing values in {where}; drop them or use missing='drop'")
         df = df.loc[~bad]
+        cols = {c: df[c] for c in df.columns}
         if len(df) == 0:
             raise DataError(
                 "every row has a missing value in a column the model uses: "
                 + ", ".join(f"{c!r} ({k} missing)" for c, k in dropped_by.items())
             )
-    df = _numbers_stored_as_objects(df, exclude=labels_only)
-    _check_finite(df)
-    df = _drop_unused_categories(df)
-    df = _strings_to_categorical(df, exclude=labels_only)
+    df, cols = _numbers_stored_as_objects(df, cols, exclude=labels_only)
+    _check_finite(cols)
+    df = _drop_unused_categories(df, cols)
+    df = _strings_to_categorical(df, cols, exclude=labels_only)
     return Frame(df, n_dropped, dropped_by)
 
 
@@ -166,7 +170,7 @@ _NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
 _MIXED_KINDS = ("mixed-integer", "mixed")
 
 
-def _numbers_stored_as_objects(df: pd.DataFrame, exclude) -> pd.DataFrame:
+def _numbers_stored_as_objects(df: pd.DataFrame, cols: dict, exclude):
     """Object columns of numbers become float64; predictors mixing numbers and text are refused.
 
     A column of numbers can reach us with dtype object (built from Python lists with a None,
@@ -174,17 +178,17 @@ def _numbers_stored_as_objects(df: pd.DataFrame, exclude) -> pd.DataFrame:
     dummy column per distinct value.  A predictor mixing numbers and text (a stray "n/a" in
     a numeric column) is refused rather than turned into a factor.  Grouping columns
     (``exclude``) are labels whatever their type; :func:`hlm.design.groups.factor_codes`
-    handles them.
+    handles them.  Returns the frame and its ``cols`` mapping, both updated.
     """
     fixed = {}
-    for c in df.columns:
-        if c in exclude or not pd.api.types.is_object_dtype(df[c].dtype):
+    for c, col in cols.items():
+        if c in exclude or not pd.api.types.is_object_dtype(col.dtype):
             continue
-        kind = pd.api.types.infer_dtype(df[c], skipna=True)
+        kind = pd.api.types.infer_dtype(col, skipna=True)
         if kind in _NUMBER_KINDS:
-            fixed[c] = pd.to_numeric(df[c]).astype(np.float64)
+            fixed[c] = pd.to_numeric(col).astype(np.float64)
         elif kind in _MIXED_KINDS:
-            values = df[c].to_numpy()
+            values = col.to_numpy()
             text = [v for v in values if isinstance(v, str | bytes)][:3]
             if not text or not any(_is_number(v) for v in values):
                 continue
@@ -193,34 +197,36 @@ def _numbers_stored_as_objects(df: pd.DataFrame, exclude) -> pd.DataFrame:
                 "convert it to numbers (pandas.to_numeric(..., errors='coerce') makes the "
                 "text missing) or to text (.astype(str)) for a categorical predictor"
             )
-    return df.assign(**fixed) if fixed else df
+    if not fixed:
+        return df, cols
+    return df.assign(**fixed), {**cols, **fixed}
 
 
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
-def _strings_to_categorical(df: pd.DataFrame, exclude) -> pd.DataFrame:
+def _strings_to_categorical(df: pd.DataFrame, cols: dict, exclude) -> pd.DataFrame:
     """Text predictors become categoricals with sorted levels, as R's factor() does.
 
     Fixing the levels once, on all rows, keeps the dummy coding identical across row chunks.
+    ``cols`` maps the names of ``df`` to its columns (looked up once).
     """
     fixed = {}
-    for c in df.columns:
+    for c, col in cols.items():
         if c in exclude:
             continue
-        dtype = df[c].dtype
+        dtype = col.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            continue
         if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            if isinstance(dtype, pd.CategoricalDtype):
-                continue
-            levels = sorted(pd.unique(df[c]), key=str)
-            fixed[c] = pd.Categorical(df[c], categories=levels)
+            levels = sorted(pd.unique(col), key=str)
+            fixed[c] = pd.Categorical(col, categories=levels)
     return df.assign(**fixed) if fixed else df
 
 
-def _check_finite(df: pd.DataFrame) -> None:
-    for c in df.columns:
-        col = df[c]
+def _check_finite(cols: dict) -> None:
+    for c, col in cols.items():
         if pd.api.types.is_float_dtype(col.dtype):
             values = col.to_numpy()
             if not np.isfinite(values).all():
@@ -230,13 +236,11 @@ def _check_finite(df: pd.DataFrame) -> None:
                 )
 
 
-def _drop_unused_categories(df: pd.DataFrame) -> pd.DataFrame:
-    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
-    if not cats:
-        return df
+def _drop_unused_categories(df: pd.DataFrame, cols: dict) -> pd.DataFrame:
     fixed = {}
-    for c in cats:
-        col = df[c]
+    for c, col in cols.items():
+        if not isinstance(col.dtype, pd.CategoricalDtype):
+            continue
         codes = col.cat.codes.to_numpy()
         used = np.bincount(codes[codes >= 0], minlength=len(col.cat.categories))
         if not used.all():  # counting codes is much cheaper than nunique() on many rows

@@ -145,7 +145,9 @@ def _schema_key(formula: str, df: pd.DataFrame):
     None (no caching) when a column holds raw text, whose levels formulaic finds itself.
     """
     parts = []
-    for c in df.columns:
+    for c in required_variables(formula, "the fixed part"):
+        if c not in df.columns:
+            return None
         dtype = df[c].dtype
         if isinstance(dtype, pd.CategoricalDtype):
             parts.append((c, "category", tuple(dtype.categories), bool(dtype.ordered)))

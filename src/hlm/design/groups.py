@@ -27,7 +27,11 @@ def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy().astype(np.int64)
-        labels = np.array([str(c) for c in column.cat.categories], dtype=object)
+        cats = column.cat.categories
+        if isinstance(cats.dtype, pd.StringDtype):  # no per-label Python loop
+            labels = cats.to_numpy(dtype=object)
+        else:
+            labels = np.array([str(c) for c in cats], dtype=object)
         used = np.bincount(codes, minlength=len(labels)) > 0
         if not used.all():
             remap = np.cumsum(used) - 1

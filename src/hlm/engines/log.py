@@ -25,6 +25,15 @@ class FitLog:
     warnings : tuple of str
         Warnings raised about this fit (convergence, singularity, dropped columns), and
         notes for the summary (e.g. predictors rescaled internally).
+    iterations : int
+        Iterations of an iterative engine (EM steps, Fisher-scoring steps); 0 for the
+        profiled engine, whose work is counted in ``evaluations``.
+    loglik_path : tuple of float
+        The (restricted) log-likelihood after each iteration of the EM and Fisher-scoring
+        engines (non-decreasing), empty for the profiled engine.
+    fixed : tuple of tuple
+        Variance components held at known values (``variance=``), as ``(grp, var1, var2)``
+        keys of ``varcorr()``; empty when all are estimated.
     checks : FitChecks or None
         The checks at the optimum (gradient, Hessian, boundary; :mod:`hlm.engines.checks`).
     """
@@ -36,6 +45,9 @@ class FitLog:
     converged: bool
     message: str = ""
     warnings: tuple = field(default_factory=tuple)
+    iterations: int = 0
+    loglik_path: tuple = field(default_factory=tuple)
+    fixed: tuple = field(default_factory=tuple)
     checks: object = None
 
     def __getitem__(self, key):

@@ -27,6 +27,13 @@ from hlm.engines.profiled import OptResult, minimize_bobyqa
 FTOL = 1e-15
 #: largest element of the projected gradient at which L-BFGS-B stops
 GTOL = 1e-6
+#: a failed line search counts as convergence when the quasi-Newton model predicts less
+#: decrease of the criterion than this from the best point
+PREDICTED_DECREASE = 1e-9
+#: theta is divided by this for L-BFGS-B, whose first step has length 1 in its variables
+#: (uniform scaling changes nothing else in L-BFGS-B; 0.2 needed the fewest evaluations
+#: over the reference fits among 0.05, 0.1, 0.2, 0.35, 0.5 and 1)
+STEP = 0.2
 #: trial value of a diagonal element of lambda that sits at 0 (see the module docstring)
 PROBE = 1e-2
 
@@ -47,6 +54,7 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
     """
     t0 = time.perf_counter()
     best = [np.inf, np.asarray(x0, dtype=float).copy()]
+    best_grad = [None]
     count = [0]
 
     def wrapped(x):
@@ -55,9 +63,26 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
         if not np.isfinite(val):
             return 1e300, np.zeros_like(x)
         if val < best[0]:
-            best[0], best[1] = val, x.copy()
+            best[0], best[1], best_grad[0] = val, x.copy(), g.copy()
         return val, g
 
+    # L-BFGS-B's first step has length 1 in its variables; in theta that overshoots
+    # variance ratios of 0.1-0.5 by far, so it works on theta / STEP
+    x0 = best[1]
+    scale = np.full(x0.shape, STEP)
+    fg_theta = fg
+
+    def fg(z):
+        val, g = fg_theta(z * scale)
+        return val, g * scale
+
+    f_theta = f
+
+    def f(z):
+        return f_theta(z * scale)
+
+    lower = np.where(np.isfinite(lower), lower / scale, lower)
+    best[1] = x0 / scale
     bounds = [(lb if np.isfinite(lb) else None, None) for lb in lower]
     x = best[1]
     message, converged = "", False
@@ -71,9 +96,17 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
             options={"ftol": FTOL, "gtol": GTOL, "maxiter": 1000, "maxfun": maxeval},
         )
         message, converged = str(res.message), bool(res.success)
+        if not converged and best_grad[0] is not None:
+            # a line search that fails at the optimum (rounding) is not a failure when the
+            # quasi-Newton model predicts no worthwhile decrease from the best point
+            pg = np.where((best[1] <= lower) & (best_grad[0] > 0), 0.0, best_grad[0])
+            predicted = 0.5 * float(pg @ res.hess_inv.matvec(pg))
+            if predicted < PREDICTED_DECREASE:
+                message += f" (predicted decrease {predicted:.1e}: converged)"
+                converged = True
         if not converged:
             break
-        probe = _boundary_probe(f, best[1], best[0], diagonal, count)
+        probe = _boundary_probe(f, best[1], best[0], diagonal, count, scale)
         if probe is None:
             break
         best[0], best[1] = probe
@@ -89,14 +122,15 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
         converged = fb.converged or fb.message == "roundoff limited"
         optimizer += " + nlopt BOBYQA"
     seconds = time.perf_counter() - t0
-    return OptResult(best[1], float(best[0]), count[0], seconds, converged, message, optimizer)
+    theta = best[1] * scale
+    return OptResult(theta, float(best[0]), count[0], seconds, converged, message, optimizer)
 
 
-def _boundary_probe(f, x, fx, diagonal, count):
+def _boundary_probe(f, x, fx, diagonal, count, scale):
     """A point with a lower criterion next to a diagonal element at 0, or None."""
     for i in np.flatnonzero(diagonal & (x == 0.0)):
         trial = x.copy()
-        trial[i] = PROBE
+        trial[i] = PROBE / scale[i]
         count[0] += 1
         ft = f(trial)
         if ft < fx - 1e-10 * max(1.0, abs(fx)):

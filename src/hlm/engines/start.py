@@ -10,7 +10,8 @@ analysis of variance of the OLS residuals e gives a start in closed form:
 
 using the cross-products only (nothing here depends on n).  Each term is estimated as if it
 were alone, so crossed and nested terms get rough values; they only need to be closer than 1.
-Terms with several columns keep lme4's identity start.
+A term with several columns gets the same estimate for each column's diagonal element of
+lambda (the column taken alone) and 0 off the diagonal.
 """
 
 from __future__ import annotations
@@ -35,21 +36,28 @@ def start_theta(model) -> np.ndarray:
     coef = np.append(-b, 1.0)
     ee = float(coef @ G @ coef)
     for k, block in enumerate(model.blocks):
-        if block.S != 1:
-            continue
         ZXy = A.ZXy[k] if A.basis is None else A.ZXy[k] @ A.basis
-        zz = A.ZZ[k][:, 0, 0]
-        ze = ZXy[:, 0, :] @ coef
-        ok = zz > 0
-        J = int(ok.sum())
-        dof = model.n - J - p
-        if J < 2 or dof <= 0:
-            continue
-        ssb = float((ze[ok] ** 2 / zz[ok]).sum())
-        sigma2 = (ee - ssb) / dof
-        if not sigma2 > 0:
-            continue
-        tau2 = (ssb - J * sigma2) / float(zz[ok].sum())
-        ratio = np.sqrt(max(tau2, 0.0) / sigma2)
-        theta[model.cov.slices[k]] = float(np.clip(ratio, THETA_MIN, THETA_MAX))
+        sl = model.cov.slices[k]
+        rows, cols = model.cov.rows[k], model.cov.cols[k]
+        values = theta[sl].copy()
+        for a in range(block.S):
+            ratio = _one_way_ratio(A.ZZ[k][:, a, a], ZXy[:, a, :] @ coef, ee, model.n, p)
+            if ratio is not None:
+                values[(rows == a) & (cols == a)] = ratio
+        theta[sl] = values
     return theta
+
+
+def _one_way_ratio(zz, ze, ee, n, p):
+    """theta of one column z from the one-way ANOVA of the OLS residuals, or None."""
+    ok = zz > 0
+    J = int(ok.sum())
+    dof = n - J - p
+    if J < 2 or dof <= 0:
+        return None
+    ssb = float((ze[ok] ** 2 / zz[ok]).sum())
+    sigma2 = (ee - ssb) / dof
+    if not sigma2 > 0:
+        return None
+    tau2 = (ssb - J * sigma2) / float(zz[ok].sum())
+    return float(np.clip(np.sqrt(max(tau2, 0.0) / sigma2), THETA_MIN, THETA_MAX))

@@ -27,6 +27,28 @@ from hlm.errors import DataError
 from hlm.linalg import batched
 from hlm.linalg.pairs import PairProduct
 
+_GROUP_KERNELS = []
+
+
+def group_kernels():
+    """The compiled per-group loops of one-term models, or None without numba.
+
+    Imported on first use; ``HLM_NUMBA=0`` in the environment turns them off (the NumPy
+    paths give the same numbers).
+    """
+    if not _GROUP_KERNELS:
+        import os
+
+        module = None
+        if os.environ.get("HLM_NUMBA", "1") != "0":
+            try:
+                from hlm.linalg import _numba_groups as module
+            except ImportError:
+                module = None
+        _GROUP_KERNELS.append(module)
+    return _GROUP_KERNELS[0]
+
+
 #: largest dense "rest" block (sum of J_k S_k over the terms after the first) we form
 MAX_DENSE_REST = 30_000
 
@@ -101,7 +123,13 @@ class BlockedCholesky:
         self.lams = lams
         self._Wr = None
         lam1 = lams[0]
-        if self.S[0] == 1:  # scalar term: everything is elementwise
+        kernels = group_kernels() if self.K == 1 else None
+        if kernels is not None:  # one compiled loop over the groups (see _numba_groups)
+            J1, S1 = self.J[0], self.S[0]
+            self.L1 = np.empty((J1, S1, S1))
+            W1 = np.empty((J1, S1, self.m_acc))
+            logdet_1 = kernels.factor_groups(lam1, A.ZZ[0], A.ZXy[0], self.L1, W1)
+        elif self.S[0] == 1:  # scalar term: everything is elementwise
             l1 = lam1[0, 0]
             M1 = (l1 * l1) * A.ZZ[0] + 1.0
             self.L1 = np.sqrt(M1)
@@ -116,7 +144,10 @@ class BlockedCholesky:
         self.W1 = W1
         W1f = W1.reshape(self.q[0], self.m_acc)
         S = A.G - W1f.T @ W1f
-        logdet = 2.0 * np.log(np.abs(np.diagonal(self.L1, axis1=1, axis2=2))).sum()
+        if kernels is not None:
+            logdet = logdet_1
+        else:
+            logdet = 2.0 * np.log(np.abs(np.diagonal(self.L1, axis1=1, axis2=2))).sum()
         if self.K > 1:
             # P1_g = L_g^{-1} lambda1'; the fill-in is A_1r' (P1' P1) A_1r
             P1 = batched.solve_lower(self.L1, np.broadcast_to(lam1.T, M1.shape).copy())
@@ -218,12 +249,14 @@ class BlockedCholesky:
     def beta(self) -> np.ndarray:
         """Fixed effects in the transformed columns."""
         p = self.p
-        return la.solve_triangular(self.Lxx[:p, :p].T, self.Lxx[p, :p], lower=False)
+        return la.solve_triangular(
+            self.Lxx[:p, :p].T, self.Lxx[p, :p], lower=False, check_finite=False
+        )
 
     def RX_inv(self) -> np.ndarray:
         """``R_X^{-1}`` (upper triangular, p x p) with ``R_X = Lxx[:p,:p]'``."""
         p = self.p
-        return la.solve_triangular(self.Lxx[:p, :p].T, np.eye(p), lower=False)
+        return la.solve_triangular(self.Lxx[:p, :p].T, np.eye(p), lower=False, check_finite=False)
 
     def W1_model(self) -> np.ndarray:
         """``W1`` in the model's columns, shape (J1, S1, p + 1)."""
@@ -237,7 +270,7 @@ class BlockedCholesky:
         if self.K > 1:
             Wrx = self.Wrx if self.basis is None else self.Wrx @ self.basis
             r = Wrx[:, p] - Wrx[:, :p] @ beta
-            ur = la.solve_triangular(self.Lrr.T, r, lower=False)
+            ur = la.solve_triangular(self.Lrr.T, r, lower=False, check_finite=False)
             r1 = W1[:, :, p] - W1[:, :, :p] @ beta
             r1 = r1 - (self.Wr @ ur).reshape(self.J[0], self.S[0])
             for i, k in enumerate(range(1, self.K)):
@@ -258,7 +291,7 @@ class BlockedCholesky:
         V1 = np.swapaxes(L1inv, 1, 2) @ L1inv
         out = [V1]
         if self.K > 1:
-            Lrr_inv = la.solve_triangular(self.Lrr, np.eye(self.qr), lower=True)
+            Lrr_inv = la.solve_triangular(self.Lrr, np.eye(self.qr), lower=True, check_finite=False)
             Vrr = Lrr_inv.T @ Lrr_inv
             # extra term of the first block: (L1^{-T} Wr Lrr^{-T}) (...)'
             T = (self.Wr @ Lrr_inv.T).reshape(self.J[0], self.S[0], self.qr)

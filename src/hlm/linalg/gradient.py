@@ -20,6 +20,7 @@ import numpy as np
 import scipy.linalg as la
 
 from hlm.linalg import batched
+from hlm.linalg.blocked import group_kernels
 
 
 def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
@@ -40,15 +41,21 @@ def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
     ZZ = A.ZZ[0]
     ZXy = A.ZXy[0] if A.basis is None else A.ZXy[0] @ A.basis
     beta = chol.beta()
+    d = n - p if reml else n
+    r2 = chol.pwrss()
+    rows, cols = chol.cov.rows[0], chol.cov.cols[0]
+    kernels = group_kernels()
+    if kernels is not None:  # the same sums in one compiled loop over the groups
+        H = _H(chol, p) if reml else np.zeros((p, p))
+        Bsum, Esum = kernels.gradient_sums(lam, ZZ, np.ascontiguousarray(ZXy), L, beta, H, reml)
+        return 2.0 * Bsum[cols, rows] - (d / r2) * 2.0 * Esum[rows, cols]
     u = chol.u(beta)[0]  # (J, S)
     # M^{-1} lambda' ZZ per group
     T = lam.T @ ZZ  # (J, S, S)
     B = batched.solve_upper_t(L, batched.solve_lower(L, T))
     if reml:
         C = batched.solve_upper_t(L, chol.W1_model()[:, :, :p])  # (J, S, p)
-        Lx = chol.Lxx[:p, :p]
-        Linv = la.solve_triangular(Lx, np.eye(p), lower=True)
-        H = Linv.T @ Linv
+        H = _H(chol, p)
         CH = C @ H  # (J, S, p)
         inner = np.swapaxes(C, 1, 2) @ T - np.swapaxes(ZXy[:, :, :p], 1, 2)  # (J, p, S)
         B = B + CH @ inner
@@ -56,7 +63,10 @@ def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
     coef = np.append(-beta, 1.0)
     Ze = ZXy @ coef - np.einsum("gab,bc,gc->ga", ZZ, lam, u)  # (J, S)
     Esum = Ze.T @ u  # (S, S): [r, c] = sum_g Ze[g, r] u[g, c]
-    d = n - p if reml else n
-    r2 = chol.pwrss()
-    rows, cols = chol.cov.rows[0], chol.cov.cols[0]
     return 2.0 * Bsum[cols, rows] - (d / r2) * 2.0 * Esum[rows, cols]
+
+
+def _H(chol, p: int) -> np.ndarray:
+    """``(R_X' R_X)^{-1}`` from the factor's last block."""
+    Linv = la.solve_triangular(chol.Lxx[:p, :p], np.eye(p), lower=True, check_finite=False)
+    return Linv.T @ Linv

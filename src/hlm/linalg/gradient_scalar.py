@@ -100,14 +100,14 @@ def _reml_terms(chol, p: int) -> np.ndarray:
     if chol.K > 1:
         Wrx = chol.Wrx if chol.basis is None else chol.Wrx @ chol.basis
         # back-substitution with L' = [[L_1', W_r], [0, L_rr']]
-        H_r = la.solve_triangular(chol.Lrr, Wrx[:, :p], lower=True, trans="T")
+        H_r = la.solve_triangular(chol.Lrr, Wrx[:, :p], lower=True, trans="T", check_finite=False)
         H_1 = (W1 - chol.Wr @ H_r) / L1[:, None]
         for i, k in enumerate(range(1, chol.K)):
             o = chol.rest_offsets[i]
-            Q = la.solve_triangular(Lx, H_r[o : o + chol.J[k]].T, lower=True)
+            Q = la.solve_triangular(Lx, H_r[o : o + chol.J[k]].T, lower=True, check_finite=False)
             out[k] = float((Q * Q).sum())
     else:
         H_1 = W1 / L1[:, None]
-    Q = la.solve_triangular(Lx, H_1.T, lower=True)
+    Q = la.solve_triangular(Lx, H_1.T, lower=True, check_finite=False)
     out[0] = float((Q * Q).sum())
     return out

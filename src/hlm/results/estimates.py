@@ -7,7 +7,8 @@ unit-triangular times diagonal.  So ``beta = s_y T beta_s + shift_y e_0`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +27,8 @@ class Estimates:
     b : list of ndarray (J_k, S_k)
         Conditional modes of the random effects per term.
     b_var : list of ndarray (J_k, S_k, S_k)
-        Their conditional variances (given beta).
+        Their conditional variances (given beta), computed on first use: with crossed
+        factors they need the inverse of the dense block, which can cost more than the fit.
     Sigma : list of ndarray (S_k, S_k)
         Covariance matrix of each term.
     """
@@ -37,8 +39,17 @@ class Estimates:
     vcov: np.ndarray
     sigma: float
     b: list
-    b_var: list
     Sigma: list
+    b_var_fn: Callable = field(repr=False, compare=False)
+
+    @property
+    def b_var(self) -> list:
+        """Conditional variances of the random effects per term, (J_k, S_k, S_k)."""
+        cached = self.__dict__.get("_b_var")
+        if cached is None:
+            cached = self.b_var_fn()
+            object.__setattr__(self, "_b_var", cached)
+        return cached
 
 
 def transform_matrix(shift: np.ndarray, scale: np.ndarray, intercept: int | None) -> np.ndarray:
@@ -70,9 +81,15 @@ def estimates_at(model, theta: np.ndarray) -> Estimates:
     RXinv = c.RX_inv()
     vcov = sigma2 * (T @ RXinv @ RXinv.T @ T.T)
     u = c.u(beta_s)
-    V = c.conditional_variances()
     lams = c.lams
     b = [sy * (uk @ lam.T) for uk, lam in zip(u, lams, strict=True)]
-    b_var = [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]
     Sigma = [sigma2 * (lam @ lam.T) for lam in lams]
-    return Estimates(theta, crit, beta, vcov, float(np.sqrt(sigma2)), b, b_var, Sigma)
+
+    def b_var():
+        # the factor may have moved to another theta since (profiles, refits)
+        if not np.array_equal(getattr(model, "_chol_theta", None), theta):
+            model.objective(theta)
+        V = model.chol.conditional_variances()
+        return [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]
+
+    return Estimates(theta, crit, beta, vcov, float(np.sqrt(sigma2)), b, Sigma, b_var)

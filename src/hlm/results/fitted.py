@@ -79,20 +79,46 @@ class MixedModelResult(InferenceMethods, DisplayMethods):
         return cls(model=model, est=est, singular=singular, fit_log=fit_log)
 
     # ------------------------------------------------------------------ tables
-    def fixef_table(self) -> pd.DataFrame:
-        """Fixed effects with standard errors and t values (estimate, se, t)."""
-        return pd.DataFrame(
-            {"estimate": self.fixef, "se": self.fixef_se, "t": self.fixef / self.fixef_se}
-        )
+    def fixef_table(self, df="satterthwaite") -> pd.DataFrame:
+        """Fixed effects: estimate, se, t, and the t test's df and p value.
 
-    def varcorr(self) -> pd.DataFrame:
+        ``df`` chooses the denominator degrees of freedom: ``"satterthwaite"`` (default,
+        as lmerTest), ``"kenward-roger"`` (as pbkrtest; se and t then use the adjusted
+        covariance), ``"residual"`` (n - p) or ``"asymptotic"`` (z test); see
+        :mod:`hlm.inference.wald`.
+        """
+        from hlm.inference.wald import fixef_table
+
+        return fixef_table(self, df)
+
+    def varcorr(self, se: bool = True) -> pd.DataFrame:
         """Variance components in the layout of lme4's ``as.data.frame(VarCorr(fit))``.
 
         Columns ``grp, var1, var2, vcov, sdcor``: one row per variance (var2 empty) and per
         covariance (sdcor is then the correlation) of each term in theta order, and the
-        residual last.
+        residual last; and ``se``, the standard error of ``vcov`` from the expected
+        information at the estimate (NaN for a component held fixed with ``variance=`` or
+        estimated on the boundary, a variance of 0 and its covariances).  See
+        :attr:`varcomp_vcov`; ``se=False`` leaves the column out.
         """
-        return varcorr_table(self.model.blocks, self._groups, self._est.Sigma, self.sigma)
+        table = varcorr_table(self.model.blocks, self._groups, self._est.Sigma, self.sigma)
+        if se:
+            table["se"] = np.sqrt(np.diag(self.varcomp_vcov.to_numpy()))
+        return table
+
+    @cached_property
+    def varcomp_vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the variance components (the ``vcov`` of ``varcorr()``).
+
+        The inverse of the expected (Fisher) information of the REML or ML likelihood in the
+        variances, covariances and residual variance, at the estimate; rows and columns
+        are labelled ``(grp, var1, var2)`` as the rows of ``varcorr()``.  Components held
+        fixed (``variance=``) or on the boundary are NaN.  See
+        :mod:`hlm.engines.information`.
+        """
+        from hlm.engines.information import varcomp_covariance_of
+
+        return varcomp_covariance_of(self)
 
     def ranef(self) -> dict:
         """Conditional modes (empirical Bayes estimates) of the random effects.

@@ -102,7 +102,7 @@ def ols(formula, data, *, method: str = "REML", weights=None, offset=None, missi
         X, y = X * sw[:, None], y * sw
         sum_log_w = float(np.log(w).sum())
     names = [design.names[j] for j in keep]
-    return OLSResult(
+    res = OLSResult(
         X,
         y,
         names,
@@ -113,6 +113,10 @@ def ols(formula, data, *, method: str = "REML", weights=None, offset=None, missi
         n_dropped=frame.n_dropped,
         dropped_columns=dropped,
     )
+    # for prediction on new data: the fitted coding of the fixed part
+    res._design, res._keep = design, list(keep)
+    res._has_offset = offset is not None
+    return res
 
 
 class OLSResult:
@@ -164,6 +168,8 @@ class OLSResult:
         self.loglik = -0.5 * self.criterion
         self.aic = self.criterion + 2.0 * self.npar
         self.bic = self.criterion + self.npar * np.log(n)
+        k = self.npar
+        self.aicc = self.aic + 2.0 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf
         self.sigma = float(np.sqrt(rss / (n - p if reml else n)))
         Rinv = np.linalg.solve(R, np.eye(p))
         vcov = self.sigma**2 * (Rinv @ Rinv.T)
@@ -171,11 +177,44 @@ class OLSResult:
         self.vcov = pd.DataFrame(vcov, index=names, columns=names)
         self.fixef_se = pd.Series(np.sqrt(np.diag(vcov)), index=names, name="se")
 
-    def fixef_table(self) -> pd.DataFrame:
-        """Coefficients with standard errors and t values (estimate, se, t)."""
-        return pd.DataFrame(
-            {"estimate": self.fixef, "se": self.fixef_se, "t": self.fixef / self.fixef_se}
-        )
+    def fixef_table(self, df="residual") -> pd.DataFrame:
+        """Coefficients: estimate, se, t, and the t test's df (``n - p``) and p value.
+
+        The t tests are exact for least squares (``df="asymptotic"`` gives z tests).  With
+        ``method="ML"`` the standard errors use the ML estimate of sigma, as the fit does.
+        """
+        from hlm.inference.wald import fixef_table
+
+        return fixef_table(self, df)
+
+    def predict(self, newdata, *, offset=None) -> pd.Series:
+        """Predictions ``x' beta`` for new data (the fitted coding of categorical columns).
+
+        Rows with a missing value in a used column give NaN; a model fitted with an offset
+        needs ``offset=`` (an array, one value per row).
+        """
+        from hlm.frame import check_columns, to_pandas
+        from hlm.inference.newdata import build_fixed, fixed_columns
+        from hlm.spec.formula import parse_formula
+
+        design = getattr(self, "_design", None)
+        if design is None:
+            raise ValueError("this result does not hold its design; refit it with hlm.ols")
+        needed = fixed_columns(parse_formula(self.formula).fixed)
+        check_columns(needed, newdata, "the model")
+        df = to_pandas(newdata, needed)
+        ok = np.ones(len(df), dtype=bool)
+        for c in needed:
+            ok &= ~df[c].isna().to_numpy()
+        X = build_fixed(design._rhs_spec, self._keep, df.loc[ok])
+        fit = np.full(len(df), np.nan)
+        fit[ok] = X @ self.fixef.to_numpy()
+        if self._has_offset:
+            if offset is None:
+                raise ValueError("the model was fitted with an offset: pass offset=")
+            fit = fit + np.asarray(offset, dtype=float).reshape(-1)
+        index = newdata.index if isinstance(newdata, pd.DataFrame) else None
+        return pd.Series(fit, index=index, name="predicted")
 
     def summary(self) -> str:
         """A short text summary (coefficients, sigma, criteria)."""

@@ -1,0 +1,165 @@
+"""Reading data files for the command line: CSV, Parquet, Stata ``.dta``, SPSS ``.sav``.
+
+Every reader either returns a pandas DataFrame or raises :class:`hlm.DataError` with a
+one-line reason (the file, the line, the column).  A CSV line with too few or too many
+fields is an error naming its line number: pandas would silently pad a short line with
+missing values, so CSV files are read with pyarrow's parser, which reports each malformed
+row (or, without pyarrow, checked line by line with the :mod:`csv` module).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from hlm.errors import DataError
+
+#: file suffixes and the format they are read as
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".dta": "stata",
+    ".sav": "spss",
+    ".zsav": "spss",
+}
+
+
+def data_format(path: str | Path) -> str:
+    """The format of a data file from its suffix (``"csv"``, ``"parquet"``, ...)."""
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes[-1:] == [".gz"] and len(suffixes) >= 2:
+        return FORMATS.get(suffixes[-2], "csv")
+    if not suffixes:
+        return "csv"
+    fmt = FORMATS.get(suffixes[-1])
+    if fmt is None:
+        raise DataError(
+            f"{p.name}: unknown data file type {suffixes[-1]!r}; use .csv, .tsv, .parquet, "
+            ".dta (Stata) or .sav (SPSS)"
+        )
+    return fmt
+
+
+def read_data(path: str | Path) -> pd.DataFrame:
+    """Read a data file into a DataFrame, by its suffix.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` / ``.tsv`` (optionally ``.gz``), ``.parquet``, ``.dta`` (Stata, value labels
+        become categories) or ``.sav`` (SPSS, needs the ``spss`` extra: ``pip install
+        'hlm[spss]'``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    hlm.DataError
+        When the file cannot be parsed (the message names the line or the reason).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such data file: {p}")
+    fmt = data_format(p)
+    if fmt in ("csv", "tsv"):
+        return read_csv(p, delimiter="\t" if fmt == "tsv" else ",")
+    if fmt == "parquet":
+        return _read_parquet(p)
+    if fmt == "stata":
+        try:
+            return pd.read_stata(p)
+        except ValueError as exc:  # pandas' message for a damaged or non-Stata file
+            raise DataError(f"{p.name}: cannot read as a Stata file: {exc}") from exc
+    return _read_spss(p)
+
+
+def read_csv(path: Path, delimiter: str = ",") -> pd.DataFrame:
+    """Read a delimited text file; a line with the wrong number of fields is an error."""
+    try:
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return _read_csv_checked(path, delimiter)
+    bad: list = []
+
+    def on_invalid(row):
+        bad.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        )
+    except Exception as exc:  # pyarrow.lib.ArrowInvalid and friends
+        raise DataError(f"{path.name}: cannot parse: {_first_line(exc)}") from exc
+    if bad:
+        row = bad[0]
+        where = f"line {row.number}" if row.number is not None else "a line"
+        raise DataError(
+            f"{path.name}: {where} has {row.actual_columns} fields where the header has "
+            f"{row.expected_columns} ({row.text[:60]!r}); fix that line"
+            + (f" ({len(bad) - 1} more such lines)" if len(bad) > 1 else "")
+        )
+    return table.to_pandas()
+
+
+def _read_csv_checked(path: Path, delimiter: str) -> pd.DataFrame:
+    """Without pyarrow: check every record's field count with :mod:`csv`, then pandas."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path.name}: the file is empty")
+        for row in reader:
+            if row and len(row) != len(header):
+                raise DataError(
+                    f"{path.name}: line {reader.line_num} has {len(row)} fields where the "
+                    f"header has {len(header)}; fix that line"
+                )
+    try:
+        return pd.read_csv(path, sep=delimiter, on_bad_lines="error")
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path.name}: cannot parse: {_first_line(exc)}") from exc
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError(
+            "reading Parquet files needs pyarrow: pip install 'hlm[arrow]'"
+        ) from exc
+    try:
+        return pq.read_table(path).to_pandas()
+    except Exception as exc:
+        raise DataError(f"{path.name}: cannot read as Parquet: {_first_line(exc)}") from exc
+
+
+def _read_spss(path: Path) -> pd.DataFrame:
+    try:
+        import pyreadstat
+    except ImportError as exc:
+        raise ImportError(
+            "reading SPSS .sav files needs pyreadstat: pip install 'hlm[spss]'"
+        ) from exc
+    try:
+        df, _meta = pyreadstat.read_sav(str(path), apply_value_formats=True)
+    except Exception as exc:  # pyreadstat.ReadstatError and friends
+        raise DataError(f"{path.name}: cannot read as an SPSS file: {_first_line(exc)}") from exc
+    return df
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
