@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,14 @@ from hlm.engines.theta_scale import ScaledTheta
 
 TRUST = Path(__file__).parent / "fixtures" / "trust"
 DATA = {"sleepstudy_corr": "sleepstudy", "penicillin": "penicillin", "dyestuff": "dyestuff"}
+
+
+def checks_of(res) -> SimpleNamespace:
+    """``res.fit_log.checks`` (a dict of JSON types) with arrays for the array fields."""
+    rec = dict(res.fit_log.checks)
+    for key in ("gradient", "scaled_gradient", "hessian", "hessian_eigenvalues"):
+        rec[key] = np.asarray(rec[key], dtype=float)
+    return SimpleNamespace(**rec)
 
 
 def lme4_derivs():
@@ -49,7 +58,7 @@ def test_gradient_and_hessian_match_lme4_deriv12(ref):
 
 def test_a_converged_fit_records_its_checks():
     res = hlm.fit("Reaction ~ Days + (Days | Subject)", hlm.datasets.load("sleepstudy"))
-    c = res.fit_log.checks
+    c = checks_of(res)
     assert c.kind == "full" and c.ok and res.converged
     assert c.max_grad < GRAD_TOL
     assert c.hessian.shape == (3, 3) and np.all(c.hessian_eigenvalues > 0)
@@ -63,7 +72,7 @@ def test_an_unfinished_fit_fails_the_gradient_check():
     with pytest.warns(hlm.ConvergenceWarning) as record:
         res = hlm.fit("Reaction ~ Days + (Days | Subject)", data, maxeval=8, optimizer="bobyqa")
     assert any("scaled gradient" in str(w.message) for w in record)
-    c = res.fit_log.checks
+    c = checks_of(res)
     assert not c.ok and c.max_grad > GRAD_TOL and not res.converged
     assert any("scaled gradient" in w for w in res.fit_log.warnings)
 
@@ -76,7 +85,7 @@ def test_a_flat_direction_is_reported():
     data = pd.DataFrame({"y": y, "g": g, "h": g})
     with pytest.warns(hlm.ConvergenceWarning, match="numerically singular"):
         res = hlm.fit("y ~ 1 + (1 | g) + (1 | h)", data, theta0=[0.6, 0.7])
-    c = res.fit_log.checks
+    c = checks_of(res)
     assert not c.ok and np.min(np.abs(c.hessian_eigenvalues)) <= c.hessian_tol
 
 
@@ -90,7 +99,7 @@ def test_many_theta_use_the_diagonal_only():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", hlm.errors.HLMWarning)
         res = hlm.fit("y ~ x1 + (x1 + x2 + x3 | g)", data)
-    c = res.fit_log.checks
+    c = checks_of(res)
     assert res.theta.size == 10 > FULL_HESSIAN_MAX
     assert c.kind == "diagonal"
     assert c.evaluations == 2 * (10 - len(c.at_bound)) + len(c.at_bound)
@@ -100,8 +109,8 @@ def test_many_theta_use_the_diagonal_only():
 def test_boundary_components_are_checked_one_sided():
     with pytest.warns(hlm.SingularFitWarning):
         res = hlm.fit("Yield ~ 1 + (1 | Batch)", hlm.datasets.load("dyestuff2"))
-    c = res.fit_log.checks
-    assert c.at_bound == ("Batch.(Intercept)",)
+    c = checks_of(res)
+    assert c.at_bound == ["Batch.(Intercept)"]
     assert c.gradient[0] >= 0  # the criterion rises into the interior
     assert np.isnan(c.scaled_gradient[0])
     assert c.ok and c.evaluations == 1
@@ -140,6 +149,18 @@ def test_singular_flag_does_not_depend_on_the_unit_of_a_random_slope(unit):
     assert res.criterion - base.criterion == pytest.approx(2 * np.log(unit), abs=1e-6)
     want = base.theta * np.array([1.0, 1.0 / unit, 1.0 / unit])
     np.testing.assert_allclose(res.theta, want, rtol=1e-4, atol=1e-4 * np.abs(want[0]))
+
+
+def test_the_record_survives_saving(tmp_path):
+    """``fit_log.checks`` is plain JSON data, so saved results keep it."""
+    from hlm.io.load import load_result
+    from hlm.io.store import save_result
+
+    res = hlm.fit("Reaction ~ Days + (Days | Subject)", hlm.datasets.load("sleepstudy"))
+    save_result(res, tmp_path / "fit.hlm")
+    back = load_result(tmp_path / "fit.hlm")
+    assert back.fit_log.checks == json.loads(json.dumps(res.fit_log.checks))
+    assert back.fit_log.checks["kind"] == "full" and back.fit_log.checks["ok"] is True
 
 
 def test_theta_scaling_is_the_identity_on_ordinary_data():

@@ -228,7 +228,7 @@ def test_hlm_reproduces_the_exact_closed_form(name, method, optimizer):
     assert digits(sigma2, ref_s) >= 6.0, (sigma2, float(ref_s))
     assert digits(tau2, ref_t) >= 6.0, (tau2, float(ref_t))
     assert res.converged and not res.singular
-    assert res.fit_log.checks.max_grad < 1e-4
+    assert res.fit_log.checks["max_grad"] < 1e-4
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)

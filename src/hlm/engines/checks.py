@@ -104,6 +104,24 @@ class FitChecks:
     messages: tuple = field(default_factory=tuple)
     notes: tuple = field(default_factory=tuple)
 
+    def as_dict(self) -> dict:
+        """The record kept in ``fit_log.checks``: plain JSON types (lists, floats, str).
+
+        Saved results (:mod:`hlm.io`) store the fit log as JSON, so the record is a dict of
+        lists rather than arrays; NaN marks components without a value.
+        """
+        out = {}
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, np.floating | float):
+                v = float(v)
+            out[name] = v
+        return out
+
 
 def check_fit(model, theta, criterion: float) -> FitChecks:
     """Check the optimum ``theta`` of ``model.objective`` as lme4 does; warn on problems.

@@ -50,7 +50,7 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
     if theta0 is not None:
         x0 = m.from_theta(theta0)
     else:  # BOBYQA keeps lme4's start; the gradient path starts from moment estimates
-        x0 = m.from_theta(start_theta(model)) if use_gradient else cov.start()
+        x0 = m.start(start_theta(model)) if use_gradient else cov.start()
     if use_gradient:
         opt = minimize_lbfgsb(
             m.objective_and_gradient,
@@ -90,6 +90,6 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
         converged=bool(converged and checks.ok),
         message=opt.message,
         warnings=tuple(notes) + checks.messages + checks.notes,
-        checks=checks,
+        checks=checks.as_dict(),
     )
     return MixedModelResult.from_model(model, m.to_theta(theta), singular=singular, fit_log=log)

@@ -34,8 +34,10 @@ class FitLog:
     fixed : tuple of tuple
         Variance components held at known values (``variance=``), as ``(grp, var1, var2)``
         keys of ``varcorr()``; empty when all are estimated.
-    checks : FitChecks or None
-        The checks at the optimum (gradient, Hessian, boundary; :mod:`hlm.engines.checks`).
+    checks : dict or None
+        The checks at the optimum (gradient, Hessian, boundary), as
+        :meth:`hlm.engines.checks.FitChecks.as_dict` records them; None for engines that
+        do not run them.
     """
 
     engine: str

@@ -65,6 +65,15 @@ class ScaledTheta:
         """The optimizer's theta from lme4's."""
         return np.asarray(theta, dtype=float) * self.factor
 
+    def start(self, theta0) -> np.ndarray:
+        """The optimizer's start from a start ``theta0`` in lme4's units.
+
+        Kept where the columns are not rescaled; identity factors (lme4's start, in units of
+        the columns' spread) where they are, since a start chosen in lme4's units (clipped
+        moment estimates, identity factors) means nothing there.
+        """
+        return np.where(self.factor == 1.0, np.asarray(theta0, dtype=float), self.cov.start())
+
     def objective(self, theta_s) -> float:
         """The model's criterion at ``to_theta(theta_s)``."""
         return self.model.objective(self.to_theta(theta_s))
