@@ -43,7 +43,7 @@ def same_fit(a, b, rel=1e-9):
     np.testing.assert_allclose(a.theta, b.theta, rtol=1e-6, atol=1e-9)
 
 
-# --- empty data, every row dropped ----------------------------------------------------------------
+# --- empty data, every row dropped ---------------------------------------------------------------
 
 
 def test_empty_data(df):
@@ -56,7 +56,7 @@ def test_every_row_dropped_names_the_columns(df):
         hlm.fit(F, df.assign(x=np.nan))
 
 
-# --- missing columns ------------------------------------------------------------------------------
+# --- missing columns -----------------------------------------------------------------------------
 
 
 def test_missing_columns_are_all_listed(df):
@@ -67,7 +67,7 @@ def test_missing_columns_are_all_listed(df):
     assert "available columns" in str(info.value)
 
 
-# --- NaN / None in y, X and the grouping column ---------------------------------------------------
+# --- NaN / None in y, X and the grouping column --------------------------------------------------
 
 
 @pytest.mark.parametrize("column", ["y", "x", "g"])
@@ -84,7 +84,7 @@ def test_missing_values_dropped_and_counted(df, column):
         hlm.fit(F, holes, missing="raise")
 
 
-# --- infinite values ------------------------------------------------------------------------------
+# --- infinite values -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("column", ["y", "x", "gf"])
@@ -113,7 +113,7 @@ def test_infinity_in_numbers_stored_as_objects(df):
         hlm.fit(F, data)
 
 
-# --- the response ---------------------------------------------------------------------------------
+# --- the response --------------------------------------------------------------------------------
 
 
 def test_constant_response(df):
@@ -133,7 +133,7 @@ def test_text_response(df):
         hlm.fit(F, df.assign(y=np.where(df["x"] > 0, "high", "low")))
 
 
-# --- too few groups, too small groups -------------------------------------------------------------
+# --- too few groups, too small groups ------------------------------------------------------------
 
 
 def test_single_group(df):
@@ -160,7 +160,7 @@ def test_tiny_groups_are_fine(df):
     assert res.ngroups == {"g": 15} and np.isfinite(res.criterion)
 
 
-# --- collinear predictors -------------------------------------------------------------------------
+# --- collinear predictors ------------------------------------------------------------------------
 
 
 def test_collinear_predictors_dropped_with_a_warning_naming_them(df):
@@ -172,7 +172,7 @@ def test_collinear_predictors_dropped_with_a_warning_naming_them(df):
     same_fit(res, hlm.fit(F, df))
 
 
-# --- grouping columns -----------------------------------------------------------------------------
+# --- grouping columns ----------------------------------------------------------------------------
 
 
 def test_float_grouping_column_warns_and_is_used_as_labels(df):
@@ -223,7 +223,7 @@ def test_predictor_mixing_numbers_and_text_is_refused(df):
         hlm.fit(F, df.assign(x=x))
 
 
-# --- predictors on wildly different scales --------------------------------------------------------
+# --- predictors on wildly different scales -------------------------------------------------------
 
 
 def scales_reference():
@@ -272,7 +272,7 @@ def test_wildly_different_scales_are_reported(scales):
     assert not any(note in w for w in plain.fit_log.warnings)
 
 
-# --- level equations ------------------------------------------------------------------------------
+# --- level equations -----------------------------------------------------------------------------
 
 
 def test_level2_predictor_that_varies_within_groups(df):
@@ -281,7 +281,7 @@ def test_level2_predictor_that_varies_within_groups(df):
         hlm.fit(spec, df)
 
 
-# --- random slope on a variable constant within every group ---------------------------------------
+# --- random slope on a variable constant within every group --------------------------------------
 
 
 @pytest.mark.parametrize("w", ["continuous", "binary", "categorical"])
@@ -301,7 +301,7 @@ def test_random_slope_constant_within_every_group(df, w):
     assert np.isfinite(fit_quietly("y ~ x + w + (1 | g)", data).criterion)
 
 
-# --- weights --------------------------------------------------------------------------------------
+# --- weights -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -322,7 +322,7 @@ def test_missing_weights_are_dropped_and_counted(df):
     same_fit(res, hlm.fit(F, df.drop(index=[9])))
 
 
-# --- the same variable as predictor and grouping factor -------------------------------------------
+# --- the same variable as predictor and grouping factor ------------------------------------------
 
 
 def test_grouping_factor_also_a_categorical_predictor(df):
@@ -337,7 +337,7 @@ def test_grouping_factor_also_a_numeric_predictor_is_fine(df):
     same_fit(res, twin)
 
 
-# --- many groups ----------------------------------------------------------------------------------
+# --- many groups ---------------------------------------------------------------------------------
 
 
 def test_million_groups_of_two():
@@ -358,7 +358,7 @@ def test_million_groups_of_two():
     assert res.ngroups == {"g": J} and res.converged
 
 
-# --- non-convergence ------------------------------------------------------------------------------
+# --- non-convergence -----------------------------------------------------------------------------
 
 
 def test_non_convergence_warns_with_what_to_try(df):
@@ -368,3 +368,41 @@ def test_non_convergence_warns_with_what_to_try(df):
     assert "maxeval" in text and "theta0=res.theta" in text
     assert res.converged is False and res.fit_log.converged is False
     assert "NOT converged" in res.summary()
+
+
+# --- data files ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "fields"),
+    [
+        ("1.0,2.0,a\n2.0,3.0\n3.0,1.0,b\n", 3, 2),  # too few fields: never padded with NaN
+        ("1.0,2.0,a\n2.0,3.0,b\n3.0,1.0,b,9\n", 4, 4),  # too many
+        ('1.0,2.0,a\n"2.0,3.0,b\n', 3, 1),  # an unbalanced quote swallows the rest
+    ],
+)
+def test_malformed_csv_line_is_an_error_with_its_line_number(tmp_path, body, line, fields):
+    path = tmp_path / "data.csv"
+    path.write_text("y,x,g\n" + body, encoding="utf-8")
+    with pytest.raises(hlm.DataError, match=rf"data.csv: line {line} has {fields} fields"):
+        hlm.io.read_data(path)
+
+
+def test_csv_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("y,x,g\n1,2,Mu\xf1oz\n2,3,b\n".encode("latin-1"))
+    with pytest.raises(hlm.DataError, match="not UTF-8 text"):
+        hlm.io.read_data(path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hlm.io.read_csv infers integer columns (pyarrow), so the IDs 007, 07 and 7 all "
+    "become 7 and their groups merge silently; the reader must keep such text as text",
+)
+def test_csv_ids_007_and_7_stay_distinct(tmp_path):
+    path = tmp_path / "ids.csv"
+    rows = [f"{1.0 + 0.1 * i},{i % 3},{('007', '7', '07')[i % 3]}" for i in range(12)]
+    path.write_text("y,x,id\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data = hlm.io.read_data(path)
+    assert sorted(map(str, pd.unique(data["id"]))) == ["007", "07", "7"]

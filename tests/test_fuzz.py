@@ -1,16 +1,20 @@
-"""Fuzzing the formula and level-equation parsers (hypothesis, bounded).
+"""Fuzzing the formula and level-equation parsers and the data-file readers (hypothesis).
 
 Contract: for any text, the parsers return a result or raise one of hlm's own errors
 (:class:`hlm.HLMError` and its subclasses, which are ValueErrors with a message naming the
 offending piece); nothing else escapes (no IndexError, KeyError, SyntaxError, formulaic's
 or pandas' own exceptions, RecursionError, ...).  Inputs are arbitrary text, and text built
 from a grammar of formulas and spec files then mutated, so that most of it is nearly valid
-and reaches the deeper layers (formulaic, the data, the fit).
+and reaches the deeper layers (formulaic, the data, the fit).  The file readers
+(:func:`hlm.io.read_data`) get arbitrary bytes and CSV-like fragments under every suffix
+they accept: a DataError (or an ImportError naming the extra to install) or a table.
 """
 
 from __future__ import annotations
 
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,7 +35,7 @@ SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-# --- grammar of formulas --------------------------------------------------------------------------
+# --- grammar of formulas -------------------------------------------------------------------------
 
 NAMES = ["y", "x", "w", "g", "h", "k", "`x`", "np.log(x)", "C(k)", "I(x**2)", "x:k", "x*w",
          "center(x)", "poly(x, 2)", "1", "0", "nope", "g:h", "(x + w)", "x^2", "-1"]  # fmt: skip
@@ -109,7 +113,7 @@ def only_our_errors(call):
             assert str(exc), "an error without a message"
 
 
-# --- the tokenizer and formula parser -------------------------------------------------------------
+# --- the tokenizer and formula parser ------------------------------------------------------------
 
 
 @SETTINGS
@@ -132,7 +136,7 @@ def test_model_building_and_fitting(text, data):
     only_our_errors(lambda: hlm.fit(text, data, maxeval=200))
 
 
-# --- level equations ------------------------------------------------------------------------------
+# --- level equations -----------------------------------------------------------------------------
 
 LEVEL_LINES = [
     "level1: y ~ x",
@@ -214,3 +218,35 @@ def test_levels_constructor(level1, key, rhs, group, random, data):
         hlm.fit(spec, data)
 
     only_our_errors(build)
+
+
+# --- data files ----------------------------------------------------------------------------------
+
+CSV_PIECES = [b"y,x,g\n", b"1,2,a\n", b"1,2\n", b'"a,b\n', b"\xff\xfe", b"\x00", b",,,\n",
+              b"\n", b"1.5e400,nan,inf\n", b"y;x;g\n", b"\r\n", b'"",""\n', b"\xe2\x82",
+              b"\t"]  # fmt: skip
+SUFFIXES = [".csv", ".tsv", ".txt", ".csv.gz", ".parquet", ".dta", ".sav", ""]
+
+
+@SETTINGS
+@given(
+    content=st.one_of(
+        st.binary(max_size=80),
+        st.lists(st.sampled_from(CSV_PIECES), max_size=8).map(b"".join),
+    ),
+    suffix=st.sampled_from(SUFFIXES),
+)
+def test_file_readers(content, suffix):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"data{suffix}"
+        path.write_bytes(content)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = hlm.io.read_data(path)
+        except hlm.HLMError as exc:
+            assert "data" in str(exc)  # the message names the file
+        except ImportError as exc:  # an optional reader that is not installed
+            assert "pip install" in str(exc)
+        else:
+            assert isinstance(table, pd.DataFrame)
