@@ -222,11 +222,14 @@ def test_closed_form_on_the_boundary():
 @pytest.mark.parametrize("method", ["REML", "ML"])
 @pytest.mark.parametrize("name", SETS)
 def test_hlm_reproduces_the_exact_closed_form(name, method, optimizer):
-    """At least 6 correct digits of sigma2 and tau2 against the exact closed form."""
+    """At least 6 correct digits of sigma2 and tau2 against the exact closed form on
+    SmLs01-06; at least 5 on SmLs07-09, whose float64 data carry only 4 (measured: 6.1 or
+    more everywhere; docs/accuracy.md)."""
     sigma2, tau2, res = hlm_components(name, method, optimizer)
     ref_s, ref_t = exact_closed_form(name, method)
-    assert digits(sigma2, ref_s) >= 6.0, (sigma2, float(ref_s))
-    assert digits(tau2, ref_t) >= 6.0, (tau2, float(ref_t))
+    want = 5.0 if name in HARD else 6.0
+    assert digits(sigma2, ref_s) >= want, (sigma2, float(ref_s))
+    assert digits(tau2, ref_t) >= want, (tau2, float(ref_t))
     assert res.converged and not res.singular
     assert res.fit_log.checks["max_grad"] < 1e-4
 
