@@ -48,23 +48,8 @@ def test_fit_json_matches_lme4_and_schema(files, capsys):
     assert code == 0
     doc = json.loads(out)
     jsonschema.validate(doc, schema())
-    for key in (
-        "criterion",
-        "loglik",
-        "aic",
-        "bic",
-        "method",
-        "nobs",
-        "ngroups",
-        "fixef",
-        "fixef_se",
-        "sigma",
-        "theta",
-        "varcorr",
-        "singular",
-        "converged",
-        "warnings",
-    ):
+    for key in ("criterion", "loglik", "aic", "bic", "method", "nobs", "ngroups", "fixef",
+                "fixef_se", "sigma", "theta", "varcorr", "singular", "converged", "warnings"):
         assert key in doc
     assert doc["criterion"] == pytest.approx(SLEEP["criterion"], abs=1e-6)
     for name, value in SLEEP["fixef"].items():
@@ -101,19 +86,8 @@ def test_plots_save_and_output_file(files, capsys, tmp_path):
     out = tmp_path / "out.md"
     cat, saved = tmp_path / "cat.png", tmp_path / "fit.hlm"
     code, _, _ = run(
-        capsys,
-        "fit",
-        files / "sleep.csv",
-        SLEEP["formula"],
-        "--format",
-        "markdown",
-        "-o",
-        out,
-        "--plot",
-        f"caterpillar={cat}",
-        "--save",
-        saved,
-        "--quiet",
+        capsys, "fit", files / "sleep.csv", SLEEP["formula"], "--format", "markdown", "-o", out,
+        "--plot", f"caterpillar={cat}", "--save", saved, "--quiet",
     )
     assert code == 0
     assert out.read_text().startswith("# Linear mixed model")
@@ -129,10 +103,8 @@ def test_plots_save_and_output_file(files, capsys, tmp_path):
         (["fit", "{d}/sleep.csv", "Reaction ~ Days"], ["no random-effects term"]),
         (["fit", "{d}/none.csv", "y ~ x + (1 | g)"], ["no such data file"]),
         (["fit", "{d}/sleep.xlsx", "y ~ x + (1 | g)"], ["no such data file"]),
-        (
-            ["fit", "{d}/sleep.csv", "Reaction ~ Days + (1 | Subject)", "--plot", "pie=p.png"],
-            ["unknown plot 'pie'"],
-        ),
+        (["fit", "{d}/sleep.csv", "Reaction ~ Days + (1 | Subject)", "--plot", "pie=p.png"],
+         ["unknown plot 'pie'"]),
         (["fit", "{d}/sleep.csv", "level1: Reaction ~ Days; group: Subjectt"], ["Subjectt"]),
         (["describe", "{d}/sleep.csv", "--group", "Subj"], ["Subj"]),
     ],
@@ -153,9 +125,8 @@ def test_unknown_suffix_and_engine(files, capsys, tmp_path):
     import inspect
 
     if "engine" not in inspect.signature(hlm.fit).parameters:
-        code, _, err = run(
-            capsys, "fit", files / "sleep.csv", "Reaction ~ Days + (1|Subject)", "--engine", "em"
-        )
+        code, _, err = run(capsys, "fit", files / "sleep.csv", "Reaction ~ Days + (1|Subject)",
+                           "--engine", "em")
         assert code == 2 and "'em'" in err
 
 
@@ -172,9 +143,8 @@ def test_malformed_csv_line_is_named(capsys, tmp_path, text, line, fields):
 
 
 def test_describe_levels_and_icc(files, capsys):
-    code, out, _ = run(
-        capsys, "describe", files / "hsb.csv", "--group", "School", "--format", "json"
-    )
+    code, out, _ = run(capsys, "describe", files / "hsb.csv", "--group", "School",
+                       "--format", "json")
     assert code == 0
     doc = json.loads(out)
     assert doc["ngroups"] == 160 and doc["group_size"]["min"] == 14
@@ -196,18 +166,8 @@ def test_datasets_and_example(capsys, tmp_path):
 
 
 def test_python_dash_m_exit_codes(files):
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hlm",
-            "fit",
-            str(files / "sleep.csv"),
-            "Reaction ~ Days + (1 | Nope)",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    bad = subprocess.run([sys.executable, "-m", "hlm", "fit", str(files / "sleep.csv"),
+                          "Reaction ~ Days + (1 | Nope)"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Nope" in bad.stderr and bad.stderr.count("\n") == 1
 
 

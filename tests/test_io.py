@@ -65,13 +65,8 @@ def test_without_rows(tmp_path):
 def test_levels_weights_and_hlm_output(tmp_path):
     df = hlm.datasets.load("hsb")
     df = df.assign(w=np.linspace(0.5, 2.0, len(df)))
-    spec = hlm.Levels(
-        "MathAch ~ SES",
-        {"(Intercept)": "~ MEANSES"},
-        group="School",
-        random=["(Intercept)", "SES"],
-        center={"SES": "group"},
-    )
+    spec = hlm.Levels("MathAch ~ SES", {"(Intercept)": "~ MEANSES"}, group="School",
+                      random=["(Intercept)", "SES"], center={"SES": "group"})
     res = hlm.fit(spec, df, weights="w")
     res.save(tmp_path / "l.hlm")
     back = hlm.load(tmp_path / "l.hlm")

@@ -84,12 +84,8 @@ def test_chromium_screenshot(tmp_path):
     if shutil.which("chromium") is None:
         pytest.skip("chromium not installed")
     script = Path(__file__).resolve().parent.parent / "scripts" / "screenshot_report.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path), "--height", "1500"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--height", "1500"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     png = tmp_path / "report.png"
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 50_000

@@ -27,14 +27,12 @@ def test_numbers_are_lme4s(fits):
     for name, v in ref["fixef"].items():
         assert f.loc[("Fixed effects", name, "estimate"), "corr"] == pytest.approx(v, rel=1e-6)
         assert f.loc[("Fixed effects", name, "se"), "corr"] == pytest.approx(
-            ref["fixef_se"][name], rel=1e-5
-        )
+            ref["fixef_se"][name], rel=1e-5)
     assert f.loc[("Fit", "AIC", "value"), "corr"] == pytest.approx(ref["AIC"], abs=1e-5)
     assert f.loc[("Fit", "Observations", "value"), "uncorr"] == 180
     sd = {(r["grp"], r["var1"], r["var2"]): r["sdcor"] for r in ref["varcorr_table"]}
     assert f.loc[("Variance components", "Subject: Days", "sd"), "corr"] == pytest.approx(
-        sd[("Subject", "Days", None)], rel=1e-4
-    )
+        sd[("Subject", "Days", None)], rel=1e-4)
 
 
 def test_formats(fits):

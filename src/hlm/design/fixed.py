@@ -47,7 +47,9 @@ class FixedDesign:
     small data are materialised once.
     """
 
-    def __init__(self, response: str, lhs_spec: FormulaicSpec, rhs_spec: FormulaicSpec, fast=None):
+    def __init__(
+        self, response: str, lhs_spec: FormulaicSpec, rhs_spec: FormulaicSpec, fast=None
+    ):
         self.response = response
         self._lhs_spec = lhs_spec
         self._rhs_spec = rhs_spec
