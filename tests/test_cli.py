@@ -122,12 +122,39 @@ def test_unknown_suffix_and_engine(files, capsys, tmp_path):
     odd.write_bytes(b"not a spreadsheet")
     code, _, err = run(capsys, "fit", odd, "Reaction ~ Days + (1 | Subject)")
     assert code == 2 and ".xlsx" in err
-    import inspect
+    code, _, err = run(capsys, "fit", files / "sleep.csv", "Reaction ~ Days + (1|Subject)",
+                       "--engine", "gibbs")
+    assert code == 2 and "'gibbs'" in err and "em+fisher" in err
+    code, _, err = run(capsys, "fit", files / "sleep.csv", "ols: Reaction ~ Days",
+                       "--engine", "em")
+    assert code == 2 and "least squares" in err
 
-    if "engine" not in inspect.signature(hlm.fit).parameters:
-        code, _, err = run(capsys, "fit", files / "sleep.csv", "Reaction ~ Days + (1|Subject)",
-                           "--engine", "em")
-        assert code == 2 and "'em'" in err
+
+def test_engine_passes_through_and_json_has_varcorr_se(files, capsys):
+    """--engine reaches hlm.fit; se against R (tests/fixtures/engines, expected information)."""
+    ref = json.loads((FIX.parent / "engines" / "se_sleepstudy_corr__REML.json").read_text())
+    code, out, err = run(capsys, "fit", files / "sleep.csv", SLEEP["formula"],
+                         "--engine", "em+fisher", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["engine"] == "em+fisher" and doc["optimizer"] != "ols"
+    assert doc["criterion"] == pytest.approx(SLEEP["criterion"], abs=1e-6)
+    assert [r["grp"] for r in doc["varcorr"]] == ref["grp"]
+    se = [r["se"] for r in doc["varcorr"]]
+    assert se == pytest.approx(ref["se_expected"], rel=2e-3)
+
+
+def test_ols_prefix_fits_least_squares(files, capsys):
+    # R: logLik(lm(Reaction ~ Days, sleepstudy), REML = TRUE) (tests/fixtures/inference)
+    from _inference_refs import cases
+
+    ref = cases("lrt")["sleep_ri_vs_none"]
+    code, out, _ = run(capsys, "fit", files / "sleep.csv", "ols: Reaction ~ Days",
+                       "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["engine"] == "ols" and doc["theta"] == [] and "se" not in doc["varcorr"][0]
+    assert doc["loglik"] == pytest.approx(ref["loglik"][0], abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -38,3 +38,4 @@ def test_examples_run(tmp_path, monkeypatch, capsys):
         assert code == 0, f"{cmd!r} exited {code}: {err}"
     assert (tmp_path / "fit.json").is_file() and (tmp_path / "sleep.html").is_file()
     assert (tmp_path / "cat.png").is_file() and (tmp_path / "fit.hlm").is_file()
+    assert (tmp_path / "compare.json").is_file() and (tmp_path / "fit_em.json").is_file()

@@ -1,6 +1,7 @@
 """The ``hlm`` command line (also ``python -m hlm``).
 
-Commands: ``fit``, ``report``, ``describe``, ``example``, ``datasets``; see docs/cli.md.
+Commands: ``fit``, ``compare``, ``report``, ``describe``, ``example``, ``datasets``; see
+docs/cli.md.
 Exit codes: 0 on success, 2 on bad input (a one-line reason naming the file, column or
 term), 1 when an optional dependency is missing (the message names the extra to install).
 """

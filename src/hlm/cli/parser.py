@@ -18,18 +18,19 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--levels", help=argparse.SUPPRESS)  # older spelling of a spec argument
     p.add_argument("--method", default="REML", choices=METHODS, help="REML (default) or ML")
-    p.add_argument("--engine", help="fitting engine (default: profiled)")
+    p.add_argument("--engine", help="fitting engine: profiled (default), em, fisher or em+fisher")
     p.add_argument("--weights", help="column of prior weights (residual variance sigma^2 / w)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; each sub-command sets ``run`` to its function."""
-    from hlm.cli import commands
+    from hlm.cli import commands, compare
 
     parser = argparse.ArgumentParser(
         prog="hlm",
-        description="Hierarchical linear models (linear mixed models): fit, describe, report.",
+        description="Hierarchical linear models (linear mixed models): fit, compare, "
+        "describe, report.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -55,6 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-profile", action="store_true", help="leave out the profile-likelihood plot"
     )
     rep.set_defaults(run=commands.cmd_report)
+
+    cmp = sub.add_parser(
+        "compare", help="compare models by likelihood-ratio tests; the models side by side"
+    )
+    cmp.add_argument("data", help="data file: .csv, .tsv, .parquet, .dta (Stata), .sav (SPSS)")
+    cmp.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="two or more models: lme4 formulas, level-equation specs, 'ols: y ~ x' for a "
+        "model without random effects, or files holding any of these",
+    )
+    cmp.add_argument("--method", default="REML", choices=METHODS, help="REML (default) or ML")
+    cmp.add_argument(
+        "--refit",
+        action="store_true",
+        help="compare ML refits even when the fixed effects agree (lme4's default)",
+    )
+    cmp.add_argument("--names", help="comma-separated model names (default M1,M2,...)")
+    cmp.add_argument("--engine", help="fitting engine: profiled (default), em, fisher or em+fisher")
+    cmp.add_argument("--weights", help="column of prior weights (residual variance sigma^2 / w)")
+    cmp.add_argument("--format", default="text", choices=FORMATS, help="output format")
+    cmp.add_argument("-o", "--output", help="write the output to this file")
+    cmp.add_argument("--quiet", action="store_true", help="no progress bars")
+    cmp.set_defaults(run=compare.cmd_compare)
 
     desc = sub.add_parser("describe", help="group sizes, level of each variable, ICCs")
     desc.add_argument("data")

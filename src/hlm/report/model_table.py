@@ -155,8 +155,13 @@ def _frame(results, names, level, variances) -> pd.DataFrame:
     frame = pd.DataFrame(records)
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["section", "term", "statistic"])
     order = {"Fixed effects": 0, "Variance components": 1, "Fit": 2}
-    # by section, the residual last among the variance components, else first appearance
-    keys = [(order[s], t == "Residual", i) for i, (s, t, _) in enumerate(frame.index)]
+    # by section, the residual last among the variance components, the group counts
+    # beside the observations (a model without groups may come first), else first appearance
+    keys = [
+        (order[s], t == "Residual", s == "Fit" and not t.startswith(("Observations", "Groups")),
+         i)
+        for i, (s, t, _) in enumerate(frame.index)
+    ]
     return frame.iloc[sorted(range(len(keys)), key=lambda i: keys[i])]
 
 

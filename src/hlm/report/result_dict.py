@@ -44,6 +44,8 @@ def result_dict(res) -> dict:
                 "var2": None if r.var2 is None or _isnan(r.var2) else str(r.var2),
                 "vcov": _num(r.vcov),
                 "sdcor": _num(r.sdcor),
+                # the standard error of vcov (expected information), when the fit has it
+                **({"se": _num(r.se)} if "se" in vc.columns else {}),
             }
             for r in vc.itertuples(index=False)
         ]
