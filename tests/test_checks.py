@@ -42,29 +42,46 @@ def case_id(ref):
 
 @pytest.mark.parametrize("ref", lme4_derivs(), ids=case_id)
 def test_gradient_and_hessian_match_lme4_deriv12(ref):
-    """Same criterion, same point, same differences (delta = 1e-4): same numbers."""
+    """Same criterion, same point, same differences (delta = 1e-4): same numbers; and the
+    analytic-gradient mode agrees with them to the differences' own accuracy."""
     data = hlm.datasets.load(DATA[ref["model_id"]])
     model = hlm.LinearMixedModel.from_formula(ref["formula"], data, method=ref["method"])
     theta = np.array(ref["theta"])
-    checks = check_fit(model, theta, model.objective(theta))
     k = theta.size
+    H = np.array(ref["hessian"]).reshape(k, k, order="F")
+    checks = check_fit(model, theta, model.objective(theta), derivatives="finite")
     assert checks.kind == "full" and checks.at_bound == ()
     assert checks.evaluations == 2 * k * k  # lme4's count
     np.testing.assert_allclose(checks.gradient, ref["gradient"], rtol=1e-3, atol=1e-6)
-    H = np.array(ref["hessian"]).reshape(k, k, order="F")
     np.testing.assert_allclose(checks.hessian, H, rtol=1e-4, atol=1e-4 * np.abs(H).max())
     assert checks.ok and checks.messages == ()
+    exact = check_fit(model, theta, model.objective(theta), derivatives="gradient")
+    assert exact.kind == "gradient" and exact.evaluations == k + 1
+    # lme4's central differences are off by delta^2 f''' / 6, ~2e-5 here
+    np.testing.assert_allclose(exact.gradient, ref["gradient"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(exact.hessian, H, rtol=1e-3, atol=1e-3 * np.abs(H).max())
+    assert exact.ok
 
 
-def test_a_converged_fit_records_its_checks():
-    res = hlm.fit("Reaction ~ Days + (Days | Subject)", hlm.datasets.load("sleepstudy"))
+@pytest.mark.parametrize(
+    ("formula", "name", "kind", "cost"),
+    [
+        # one term with an analytic gradient, 3 components: k + 1 gradient calls
+        ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "gradient", 4),
+        # two components: lme4's 2 k^2 evaluations are the cheaper
+        ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin", "full", 8),
+    ],
+)
+def test_a_converged_fit_records_its_checks(formula, name, kind, cost):
+    res = hlm.fit(formula, hlm.datasets.load(name))
     c = checks_of(res)
-    assert c.kind == "full" and c.ok and res.converged
+    k = res.theta.size
+    assert c.kind == kind and c.ok and res.converged
     assert c.max_grad < GRAD_TOL
-    assert c.hessian.shape == (3, 3) and np.all(c.hessian_eigenvalues > 0)
-    assert c.gradient.shape == (3,) and c.scaled_gradient.shape == (3,)
+    assert c.hessian.shape == (k, k) and np.all(c.hessian_eigenvalues > 0)
+    assert c.gradient.shape == (k,) and c.scaled_gradient.shape == (k,)
     # the optimizer's count excludes the checks' evaluations
-    assert res.fit_log.evaluations > 0 and c.evaluations == 18
+    assert res.fit_log.evaluations > 0 and c.evaluations == cost
 
 
 def test_an_unfinished_fit_fails_the_gradient_check():
@@ -89,7 +106,27 @@ def test_a_flat_direction_is_reported():
     assert not c.ok and np.min(np.abs(c.hessian_eigenvalues)) <= c.hessian_tol
 
 
-def test_many_theta_use_the_diagonal_only():
+def test_many_theta_without_a_gradient_use_the_diagonal_only():
+    """11 theta components and no analytic gradient (a vector term beside another term)."""
+    rng = np.random.default_rng(8)
+    g = np.repeat(np.arange(40), 8)
+    h = np.tile(np.arange(8), 40)
+    x1, x2, x3 = rng.normal(size=(3, g.size))
+    b = rng.normal(size=(40, 4))
+    y = b[g, 0] + (1 + b[g, 1]) * x1 + b[g, 2] * x2 + b[g, 3] * x3 + rng.normal(size=g.size)
+    data = pd.DataFrame({"y": y + rng.normal(size=8)[h], "x1": x1, "x2": x2, "x3": x3, "g": g,
+                         "h": h})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hlm.errors.HLMWarning)
+        res = hlm.fit("y ~ x1 + (x1 + x2 + x3 | g) + (1 | h)", data)
+    c = checks_of(res)
+    assert res.theta.size == 11 > FULL_HESSIAN_MAX and not res.model.has_gradient
+    assert c.kind == "diagonal"
+    assert c.evaluations == 2 * (11 - len(c.at_bound)) + len(c.at_bound)
+    assert np.allclose(c.hessian, np.diag(np.diag(c.hessian)))
+
+
+def test_many_theta_with_a_gradient_get_the_full_hessian():
     rng = np.random.default_rng(8)
     g = np.repeat(np.arange(40), 8)
     x1, x2, x3 = rng.normal(size=(3, g.size))
@@ -100,10 +137,9 @@ def test_many_theta_use_the_diagonal_only():
         warnings.simplefilter("ignore", hlm.errors.HLMWarning)
         res = hlm.fit("y ~ x1 + (x1 + x2 + x3 | g)", data)
     c = checks_of(res)
-    assert res.theta.size == 10 > FULL_HESSIAN_MAX
-    assert c.kind == "diagonal"
-    assert c.evaluations == 2 * (10 - len(c.at_bound)) + len(c.at_bound)
-    assert np.allclose(c.hessian, np.diag(np.diag(c.hessian)))
+    k = 10 - len(c.at_bound)
+    assert c.kind == "gradient" and c.hessian.shape == (k, k)
+    assert c.evaluations == k + 1 + len(c.at_bound)
 
 
 def test_boundary_components_are_checked_one_sided():
@@ -160,7 +196,7 @@ def test_the_record_survives_saving(tmp_path):
     save_result(res, tmp_path / "fit.hlm")
     back = load_result(tmp_path / "fit.hlm")
     assert back.fit_log.checks == json.loads(json.dumps(res.fit_log.checks))
-    assert back.fit_log.checks["kind"] == "full" and back.fit_log.checks["ok"] is True
+    assert back.fit_log.checks["kind"] == "gradient" and back.fit_log.checks["ok"] is True
 
 
 def test_theta_scaling_is_the_identity_on_ordinary_data():

@@ -26,7 +26,11 @@ Cost rule: the full Hessian takes ``2 k^2`` evaluations for k free components of
 (lme4's count); it is formed for ``k <= FULL_HESSIAN_MAX`` (6, so at most 72 evaluations).
 For more, only its diagonal is formed, from the same ``2 k`` evaluations as the gradient: the
 scaled gradient is then ``g_j / sqrt(H_jj)`` and positive definiteness is checked on the
-diagonal only (a necessary condition).  Each component at its bound costs one evaluation.
+diagonal only (a necessary condition).  When the model has an analytic gradient
+(``has_gradient``) and ``k >= 3``, the gradient is exact and the Hessian comes from forward
+differences of it: ``k + 1`` gradient calls, each worth two to four evaluations (InstEval's
+three crossed terms: 4 calls, 0.31 s, instead of 18 evaluations, 0.51 s).  Each component
+at its bound costs one evaluation.
 
 The checks also add a note (not a warning) when the predictors are on very different
 scales, by lme4's ``check.scaleX`` rule: hlm's cross-products are centred and scaled, so the
@@ -50,6 +54,9 @@ HESS_TOL = 1e-6
 DELTA = 1e-4
 #: the full Hessian is formed for at most this many free theta components (2 k^2 evaluations)
 FULL_HESSIAN_MAX = 6
+#: with an analytic gradient and at least this many free components, the derivatives come
+#: from k + 1 gradient calls (about 3 (k + 1) evaluations) instead of 2 k^2 evaluations
+GRADIENT_MIN_THETA = 3
 #: lme4's ``check.scaleX`` tolerance: standard deviations above it, below its inverse, or
 #: in a ratio beyond it
 SCALE_RATIO = 1e3
@@ -63,12 +70,13 @@ class FitChecks:
 
     Attributes
     ----------
-    kind : {"full", "diagonal", "skipped"}
-        Full Hessian, its diagonal only (many theta components), or no derivatives (the
-        criterion was not finite).
+    kind : {"full", "diagonal", "gradient", "skipped"}
+        Full Hessian by differences of the criterion, its diagonal only (many theta
+        components), full Hessian from differences of the analytic gradient, or no
+        derivatives (the criterion was not finite).
     gradient : ndarray (ntheta,)
-        Central differences of the criterion; forward differences for the components in
-        ``at_bound``.
+        Central differences of the criterion (the analytic gradient in "gradient" mode);
+        forward differences for the components in ``at_bound``.
     scaled_gradient : ndarray (ntheta,)
         lme4's ``R^{-1} g`` on the free components (NaN at the bound, or when H is not
         positive definite).
@@ -82,7 +90,8 @@ class FitChecks:
     at_bound : tuple of str
         Names of the theta components held at their bound (zero).
     evaluations : int
-        Criterion evaluations the checks made.
+        Criterion evaluations the checks made (criterion-and-gradient calls in "gradient"
+        mode).
     ok : bool
         No convergence problem found.
     messages : tuple of str
@@ -123,7 +132,7 @@ class FitChecks:
         return out
 
 
-def check_fit(model, theta, criterion: float) -> FitChecks:
+def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> FitChecks:
     """Check the optimum ``theta`` of ``model.objective`` as lme4 does; warn on problems.
 
     Parameters
@@ -133,6 +142,11 @@ def check_fit(model, theta, criterion: float) -> FitChecks:
         The optimum found.
     criterion : float
         ``model.objective(theta)``, already known.
+    derivatives : {"auto", "finite", "gradient"}
+        ``"finite"``: lme4's central differences of the criterion; ``"gradient"``: the
+        analytic gradient and forward differences of it (models with ``has_gradient``);
+        ``"auto"``: the gradient when available and at least GRADIENT_MIN_THETA components
+        are free (then it is the cheaper).
 
     Returns
     -------
@@ -156,8 +170,18 @@ def check_fit(model, theta, criterion: float) -> FitChecks:
 
     bound = model.cov.diagonal_mask() & (theta < DELTA)
     free = np.flatnonzero(~bound)
-    full = free.size <= FULL_HESSIAN_MAX
-    g_free, H = _derivatives(f, theta, criterion, free, full)
+    has_gradient = bool(getattr(model, "has_gradient", False))
+    if derivatives == "gradient" and not has_gradient:
+        raise ValueError("derivatives='gradient' needs a model with an analytic gradient")
+    if derivatives == "gradient" or (
+        derivatives == "auto" and has_gradient and free.size >= GRADIENT_MIN_THETA
+    ):
+        kind, full = "gradient", True
+        g_free, H = _from_gradient(model, theta, free, count)
+    else:
+        full = free.size <= FULL_HESSIAN_MAX
+        kind = "full" if full else "diagonal"
+        g_free, H = _derivatives(f, theta, criterion, free, full)
     gradient = np.full(ntheta, np.nan)
     gradient[free] = g_free
     for i in np.flatnonzero(bound):
@@ -178,7 +202,7 @@ def check_fit(model, theta, criterion: float) -> FitChecks:
     for a in (gradient, scaled, H, eig):
         a.setflags(write=False)
     return FitChecks(
-        kind="full" if full else "diagonal",
+        kind=kind,
         gradient=gradient,
         scaled_gradient=scaled,
         max_grad=max_grad,
@@ -222,6 +246,26 @@ def _derivatives(f, theta, f0, free, full):
                 + at((i, -1), (j, -1))
             ) / (4 * DELTA**2)
     return g, H
+
+
+def _from_gradient(model, theta, free, count):
+    """Analytic gradient, and the Hessian by forward differences of it (``k + 1`` calls).
+
+    Each call of ``objective_and_gradient`` costs two to four criterion evaluations, so
+    for k >= 3 free components this is cheaper than lme4's ``2 k^2`` evaluations, and the
+    gradient is exact rather than a difference.
+    """
+    count[0] += 1
+    g0 = np.asarray(model.objective_and_gradient(theta)[1], dtype=float)[free]
+    k = free.size
+    H = np.zeros((k, k))
+    for j in range(k):
+        x = theta.copy()
+        x[free[j]] += DELTA
+        count[0] += 1
+        gj = np.asarray(model.objective_and_gradient(x)[1], dtype=float)[free]
+        H[:, j] = (gj - g0) / DELTA
+    return g0, (H + H.T) / 2.0
 
 
 def _scaled_gradient(g, H, full):
