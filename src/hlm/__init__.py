@@ -1,6 +1,6 @@
 """hlm: hierarchical linear models (linear mixed-effects models) in Python."""
 
-from hlm import datasets
+from hlm import datasets, stream
 from hlm.api import fit
 from hlm.centering import center, group_mean
 from hlm.errors import (
@@ -47,6 +47,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "datasets",
+    "stream",
     "fit",
     "Levels",
     "OLSResult",

@@ -16,6 +16,9 @@ def fit(
     missing: str = "drop",
     engine: str | None = None,
     variance=None,
+    memory=None,
+    batch_rows: int | None = None,
+    progress: bool | None = None,
     **options,
 ):
     """Fit a linear mixed model by REML (default) or ML.
@@ -26,7 +29,12 @@ def fit(
         An lme4 formula, e.g. ``"MathAch ~ cses + (cses | School)"``, or a level-equation
         spec (any object with ``prepare(data) -> (formula, data)``); a spec without random
         effects is fitted by least squares and gives an :class:`hlm.results.ols.OLSResult`.
-    data : pandas.DataFrame, polars.DataFrame, pyarrow.Table or dict of arrays
+    data : data frame, files, or Dask dataframe
+        In memory: a pandas or polars DataFrame, a pyarrow Table or a dict of arrays.
+        Streamed in batches (never all in memory): a path, glob, directory or list of
+        Parquet (``*.parquet``) or CSV (``*.csv``) files, or a pyarrow Dataset.
+        Distributed: a Dask dataframe (statistics per partition on the workers).  See
+        docs/streaming.md.
     method : {"REML", "ML"}
         Case-insensitive.
     weights : str or array-like, optional
@@ -48,6 +56,13 @@ def fit(
         ``(grp, var1[, var2])`` and ``"Residual"``, or ``{"theta": ..., "sigma": ...}``.
         All given: GLS at those values; some given: the rest are estimated (a variance
         fixed at 0 removes that random effect).  See :mod:`hlm.engines.known`.
+    memory : str or int, optional
+        For streamed and Dask data: the memory budget (default ``"1GB"``), which sets the
+        rows per batch and bounds the dense block of crossed factors.
+    batch_rows : int, optional
+        For streamed data: rows per batch (overrides ``memory``'s choice).
+    progress : bool, optional
+        For streamed and Dask data: a progress bar (default: on a terminal only).
     **options
         Passed to the engine (``theta0``, ``maxeval``; ``maxiter``, ``tol`` for the
         iterative engines).
@@ -56,6 +71,16 @@ def fit(
     -------
     MixedModelResult (or OLSResult, see ``model``)
     """
+    from hlm.stream.sources import is_streamed
+
+    if is_streamed(data):
+        from hlm.stream.build import build_streamed_model
+
+        m = build_streamed_model(
+            model, data, method=method, weights=weights, offset=offset, missing=missing,
+            memory=memory, batch_rows=batch_rows, progress=progress,
+        )
+        return _fit_model(m, engine, variance, options)
     source = model
     if hasattr(model, "prepare"):
         # a spec object (hlm.Levels) becomes a formula and data once; without random
@@ -69,6 +94,11 @@ def fit(
         model, data, method=method, weights=weights, offset=offset, missing=missing
     )
     m.source = source
+    return _fit_model(m, engine, variance, options)
+
+
+def _fit_model(m, engine, variance, options):
+    """Fit a built model with the engine asked for (the profiled one by default)."""
     if engine is None and variance is None:
         return m.fit(**options)
     from hlm.engines.select import fit_engine

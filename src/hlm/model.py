@@ -113,24 +113,27 @@ class LinearMixedModel:
             Rows per chunk when forming the cross-products.
         """
         method = _check_method(method)
+        from hlm.stream.sources import is_streamed
+
+        if is_streamed(data):  # files or a Dask dataframe: read in batches, never all at once
+            from hlm.stream.build import build_streamed_model
+
+            return build_streamed_model(
+                formula, data, method=method, weights=weights, offset=offset, missing=missing
+            )
         source = formula
         if hasattr(formula, "prepare"):
             # a model spec object (e.g. hlm.Levels) turns itself into a formula, and may
             # derive columns (centred variables, group means) on a copy of the data
             formula, data = formula.prepare(data)
-        spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
-        if not spec.random:
-            raise IdentifiabilityError(
-                f"formula {spec.formula!r} has no random-effects term such as '(1 | group)'; "
-                "for a model without random effects use hlm.ols(formula, data)"
-            )
-        columns = list(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
-        for term in spec.random:
-            columns += required_columns(term)
-        columns = list(dict.fromkeys(columns + _named_columns(spec, data, columns)))
-        groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
+        spec = model_spec(formula)
+        from hlm.frame import available_columns
+
+        columns, groups_only = model_columns(spec, available_columns(data))
         check_columns(columns, data)  # every missing formula column named at once
-        data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights")
+        # the offset's column must survive the selection that attaching the weights makes
+        later = [offset] if isinstance(offset, str) else []
+        data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights", later)
         data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
         frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
         df = frame.data
@@ -141,8 +144,31 @@ class LinearMixedModel:
         blocks = [build_block(t, df, cache, sample) for t in spec.random]
         order = lme4_term_order([b.J for b in blocks])
         blocks = [blocks[i] for i in order]
-        _check_identifiable(blocks, len(df))
+        check_identifiable(blocks, len(df))
         design, A = _cross_products(spec, df, blocks, w, off, chunk_rows, sample)
+        model = cls.from_parts(spec, frame, design, blocks, A, method, weighted=w is not None)
+        model.source = source
+        model.offset = off
+        return model
+
+    @classmethod
+    def from_parts(cls, spec, frame, design, blocks, A, method, *, weighted: bool):
+        """The model from its built stages: drop aliased X columns (with a warning), wrap up.
+
+        Parameters
+        ----------
+        spec : ModelSpec
+        frame : Frame or frame-like
+            Needs ``n_dropped`` and ``dropped_by`` (and ``data`` for per-row outputs).
+        design : FixedDesign
+        blocks : list of RandomBlock
+            In theta (lme4) order, matching the terms of ``A``.
+        A : CrossProducts
+            Cross-products of all rows (merged over chunks, batches or partitions).
+        method : {"REML", "ML"}
+        weighted : bool
+            True when ``A`` was accumulated with prior weights.
+        """
         keep, dropped = independent_columns(A.model_G()[:-1, :-1], design.names)
         if dropped:
             warn(
@@ -155,11 +181,8 @@ class LinearMixedModel:
             A = A.select(keep)
         check_response(A.model_G(), [design.names[i] for i in keep], spec.response)
         aliased_random_columns(A, blocks, len(keep))
-        wi = None if w is None else {"sum_log_w": A.sum_log_w}
-        model = cls(spec, frame, design, blocks, A, keep, dropped, method, wi)
-        model.source = source
-        model.offset = off
-        return model
+        wi = {"sum_log_w": A.sum_log_w} if weighted else None
+        return cls(spec, frame, design, blocks, A, keep, dropped, _check_method(method), wi)
 
     # ------------------------------------------------------------------ criterion
     @property
@@ -278,6 +301,41 @@ def _check_method(method: str) -> str:
     return m
 
 
+def model_spec(formula) -> ModelSpec:
+    """Parse ``formula`` (or take a ModelSpec) and refuse a model without random effects."""
+    spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
+    if not spec.random:
+        raise IdentifiabilityError(
+            f"formula {spec.formula!r} has no random-effects term such as '(1 | group)'; "
+            "for a model without random effects use hlm.ols(formula, data)"
+        )
+    return spec
+
+
+def model_columns(spec: ModelSpec, available) -> tuple[list[str], list[str]]:
+    """The data columns a model reads, and those among them used only as grouping factors.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    available : iterable of str
+        Column names of the data (names hidden in stateful transforms are found here).
+
+    Returns
+    -------
+    columns : list of str
+        Response, predictors and grouping columns, each once, in formula order.
+    groups_only : list of str
+        Grouping columns that are not also predictors (coded as labels, never as numbers).
+    """
+    columns = list(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
+    for term in spec.random:
+        columns += required_columns(term)
+    columns = list(dict.fromkeys(columns + _named_in(spec, set(available), columns)))
+    groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
+    return columns, groups_only
+
+
 def _named_columns(spec: ModelSpec, data, known: list[str]) -> list[str]:
     """Data columns named inside the formula that formulaic does not report.
 
@@ -286,9 +344,13 @@ def _named_columns(spec: ModelSpec, data, known: list[str]) -> list[str]:
     column of the data is needed too.
     """
     from hlm.frame import available_columns
+
+    return _named_in(spec, set(available_columns(data)), known)
+
+
+def _named_in(spec: ModelSpec, have: set, known: list[str]) -> list[str]:
     from hlm.spec.tokens import tokenize
 
-    have = set(available_columns(data))
     texts = [spec.response, spec.fixed] + [t.lhs for t in spec.random]
     names = [tok.text for text in texts for tok in tokenize(text) if tok.kind == "atom"]
     return [c for c in dict.fromkeys(names) if c in have and c not in known]
@@ -301,19 +363,22 @@ def _predictor_columns(spec: ModelSpec) -> set[str]:
     return cols
 
 
-def _attach_column(data, value, name, columns, what):
-    """Add weights or an offset (a column name or an array) as the column ``name``."""
+def _attach_column(data, value, name, columns, what, keep=()):
+    """Add weights or an offset (a column name or an array) as the column ``name``.
+
+    ``keep``: further columns of ``data`` to carry along (a later attachment's column).
+    """
     from hlm.frame import check_columns, to_pandas
 
     if value is None:
         return data, columns
     if isinstance(value, str):
-        check_columns([value], data, what)
-        df = to_pandas(data, list(dict.fromkeys(columns + [value])))
+        check_columns([value, *keep], data, what)
+        df = to_pandas(data, list(dict.fromkeys(columns + [value, *keep])))
         df = df.assign(**{name: df[value]})
     else:
         check_columns([c for c in columns if c not in (_WEIGHTS, _OFFSET)], data)
-        df = to_pandas(data, columns)
+        df = to_pandas(data, list(dict.fromkeys(columns + list(keep))))
         v = np.asarray(value, dtype=float).reshape(-1)
         if len(v) != len(df):
             raise DataError(f"{what} have {len(v)} values but the data have {len(df)} rows")
@@ -332,7 +397,8 @@ def _check_weights(w: np.ndarray) -> np.ndarray:
     return w
 
 
-def _check_identifiable(blocks, n: int) -> None:
+def check_identifiable(blocks, n: int) -> None:
+    """Refuse terms whose variance cannot be told apart from the residual variance."""
     for b in blocks:
         if b.J < 2:
             raise IdentifiabilityError(
@@ -361,6 +427,43 @@ def _term_columns(block, design, chunk, Xy) -> np.ndarray:
     return Xy[:, idx].copy()
 
 
+def chunk_columns(design, blocks, chunk, offset=None, *, Xy=None):
+    """``[X y]`` and each term's Z for one chunk of rows, ready for :func:`accumulate`.
+
+    The offset (one value per row, or None) is subtracted from y; without an intercept a
+    hidden column of ones goes first, so that every other column can be centred.  ``Xy``,
+    when given, is the chunk's raw ``[X y]`` already coded.
+    """
+    if Xy is None:
+        Xy = design.Xy(chunk)
+    if offset is not None:
+        Xy[:, -1] -= offset
+    Z = [_term_columns(b, design, chunk, Xy) for b in blocks]
+    if not design.has_intercept:  # a hidden ones column lets every column be centred
+        Xy = np.column_stack((np.ones(len(Xy)), Xy))
+    return Xy, Z
+
+
+def column_transform(design, Xy, w):
+    """Shift and scale of the accumulated columns, chosen on a first chunk's ``Xy``."""
+    icol = design.names.index("(Intercept)") if design.has_intercept else 0
+    return shift_and_scale(Xy, w, icol)
+
+
+def chunk_cross_products(Xy, Z, codes, J, shift, scale, w=None) -> CrossProducts:
+    """Cross-products of one chunk (``Xy`` is transformed in place)."""
+    return accumulate(
+        Xy,
+        Z,
+        codes,
+        J,
+        shift,
+        scale,
+        sqrtw=None if w is None else np.sqrt(w),
+        sum_log_w=0.0 if w is None else float(np.log(w).sum()),
+    )
+
+
 def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
     """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
     n = len(df)
@@ -370,31 +473,19 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
         design, _ = FixedDesign.from_first_chunk(spec.response, spec.fixed, sample)
     J = [b.J for b in blocks]
     for start in range(0, n, chunk_rows):
-        chunk = df.iloc[start : start + chunk_rows]
-        wc = None if w is None else w[start : start + chunk_rows]
-        if design is None:
+        stop = start + chunk_rows
+        chunk = df.iloc[start:stop]
+        wc = None if w is None else w[start:stop]
+        offc = None if off is None else off[start:stop]
+        if design is None:  # fixing the coding on the first chunk also codes it
             design, Xy = FixedDesign.from_first_chunk(spec.response, spec.fixed, chunk)
+            Xy, Z = chunk_columns(design, blocks, chunk, offc, Xy=Xy)
         else:
-            Xy = design.Xy(chunk)
-        if off is not None:
-            Xy[:, -1] -= off[start : start + chunk_rows]
-        Z = [_term_columns(b, design, chunk, Xy) for b in blocks]
-        if not design.has_intercept:  # a hidden ones column lets every column be centred
-            Xy = np.column_stack((np.ones(len(Xy)), Xy))
+            Xy, Z = chunk_columns(design, blocks, chunk, offc)
         if start == 0:
-            icol = design.names.index("(Intercept)") if design.has_intercept else 0
-            shift, scale = shift_and_scale(Xy, wc, icol)
-        codes = [b.codes[start : start + chunk_rows] for b in blocks]
-        part = accumulate(
-            Xy,
-            Z,
-            codes,
-            J,
-            shift,
-            scale,
-            sqrtw=None if wc is None else np.sqrt(wc),
-            sum_log_w=0.0 if wc is None else float(np.log(wc).sum()),
-        )
+            shift, scale = column_transform(design, Xy, wc)
+        codes = [b.codes[start:stop] for b in blocks]
+        part = chunk_cross_products(Xy, Z, codes, J, shift, scale, wc)
         A = part if A is None else A + part
     if not design.has_intercept:
         A.basis = hidden_intercept_basis(A.shift, A.scale)

@@ -140,34 +140,52 @@ def build_block(
             factor_cache[f] = factor_codes(df[f], f)
         parts.append(factor_cache[f])
     codes, levels = interaction_codes(parts)
+    columns, zspec = term_coding(term, df if sample is None else sample)
+    if INTERCEPT in columns and len(columns) > 1:
+        _check_slopes_vary(term, _slope_variables(zspec, df), df, codes, len(levels))
+    return RandomBlock(term, term.group, columns, levels, codes, zspec)
+
+
+def _slope_variables(zspec, df: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """``(slope term, data columns it uses)`` for each non-intercept piece of a term."""
+    if isinstance(zspec, SimpleZ):
+        return [(n, [n]) for n in zspec.names]
+    out = []
+    for st in zspec.structure:
+        if st.columns == ["Intercept"]:
+            continue
+        variables = sorted(v for v in zspec.term_variables[st.term] if v in df.columns)
+        if variables:
+            out.append((str(st.term), variables))
+    return out
+
+
+def term_coding(term: RandomTerm, rows: pd.DataFrame) -> tuple[list[str], object]:
+    """Fix how a term's Z is coded, on ``rows``: ``(column names, coding)``.
+
+    The coding is None for an intercept-only term, a :class:`SimpleZ` for an intercept and
+    numeric columns, otherwise formulaic's model spec of the term's left side fixed on
+    ``rows`` (which must show every level of a discrete column, see
+    :func:`hlm.frame.level_complete_sample`).  Group codes are not needed: a streamed model
+    codes its groups batch by batch.
+    """
     if term.lhs.strip() in ("1", "1 + 0", "0 + 1"):
-        return RandomBlock(term, term.group, [INTERCEPT], levels, codes, None)
+        return [INTERCEPT], None
     simple = simple_columns(term.lhs)
-    if simple is not None and all(_is_numeric(df[c]) for c in simple[1]):
+    if simple is not None and all(_is_numeric(rows[c]) for c in simple[1]):
         intercept, names = simple
         columns = ([INTERCEPT] if intercept else []) + names
         if not columns:
             raise FormulaError(f"random-effects term {term.source!r} has no columns")
-        if intercept:
-            _check_slopes_vary(term, [(n, [n]) for n in names], df, codes, len(levels))
-        return RandomBlock(term, term.group, columns, levels, codes, SimpleZ(intercept, names))
+        return columns, SimpleZ(intercept, names)
     try:
-        rows = df if sample is None else sample
         mm = Formula(term.lhs).get_model_matrix(rows, na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot build the random effects of {term.source!r}: {exc}") from exc
     columns = [INTERCEPT if c == "Intercept" else c for c in mm.columns]
     if not columns:
         raise FormulaError(f"random-effects term {term.source!r} has no columns")
-    if INTERCEPT in columns:
-        spec = mm.model_spec
-        slopes = [
-            (str(st.term), sorted(v for v in spec.term_variables[st.term] if v in df.columns))
-            for st in spec.structure
-            if st.columns != ["Intercept"]
-        ]
-        _check_slopes_vary(term, [(t, v) for t, v in slopes if v], df, codes, len(levels))
-    return RandomBlock(term, term.group, columns, levels, codes, mm.model_spec)
+    return columns, mm.model_spec
 
 
 def constant_within_groups(values: pd.Series, codes: np.ndarray, J: int) -> bool:

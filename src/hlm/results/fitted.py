@@ -149,13 +149,24 @@ class MixedModelResult(InferenceMethods, DisplayMethods):
 
     # ------------------------------------------------------------------ per row
     def fitted(self) -> pd.Series:
-        """Fitted values ``X beta + Z b`` for the rows used in the fit (a second pass)."""
+        """Fitted values ``X beta + Z b`` for the rows used in the fit (a second pass).
+
+        For a fit on a Dask dataframe, a lazy Dask series (see :mod:`hlm.stream.rows`).
+        """
+        if getattr(self.model.frame, "streamed", False):
+            from hlm.stream.rows import streamed_series
+
+            return streamed_series(self, "fitted")
         from hlm.results.rows import fitted_values
 
         return fitted_values(self)[0]
 
     def residuals(self) -> pd.Series:
         """Response minus fitted values, for the rows used in the fit."""
+        if getattr(self.model.frame, "streamed", False):
+            from hlm.stream.rows import streamed_series
+
+            return streamed_series(self, "residual")
         from hlm.results.rows import fitted_values
 
         fit, y = fitted_values(self)
@@ -165,6 +176,10 @@ class MixedModelResult(InferenceMethods, DisplayMethods):
     @cached_property
     def _hierarchy(self):
         """Per-group cross-products of the nested design (one more pass over the rows)."""
+        if getattr(self.model.frame, "streamed", False):
+            from hlm.stream.rows import rows_needed
+
+            rows_needed("reliability, variance tests, robust standard errors and OLS by group")
         from hlm.results.nesting import build_hierarchy
 
         return build_hierarchy(self)
