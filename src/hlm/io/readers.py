@@ -75,14 +75,15 @@ def read_data(path: str | Path) -> pd.DataFrame:
     if fmt == "stata":
         try:
             return pd.read_stata(p)
-        except ValueError as exc:  # pandas' message for a damaged or non-Stata file
-            raise DataError(f"{p.name}: cannot read as a Stata file: {exc}") from exc
+        except Exception as exc:  # ValueError, struct.error, ... for a damaged or non-Stata file
+            raise DataError(f"{p.name}: cannot read as a Stata file: {_first_line(exc)}") from exc
     return _read_spss(p)
 
 
 def read_csv(path: Path, delimiter: str = ",") -> pd.DataFrame:
     """Read a delimited text file; a line with the wrong number of fields is an error."""
     try:
+        import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
         return _read_csv_checked(path, delimiter)
@@ -108,7 +109,24 @@ def read_csv(path: Path, delimiter: str = ",") -> pd.DataFrame:
             f"{row.expected_columns} ({row.text[:60]!r}); fix that line"
             + (f" ({len(bad) - 1} more such lines)" if len(bad) > 1 else "")
         )
-    return table.to_pandas()
+    try:  # pyarrow defers checking text (names included) until it is used
+        # a column of invalid UTF-8 is read as bytes: its labels would print as b'...'
+        binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
+        if binary:
+            raise DataError(
+                f"{path.name}: column(s) {', '.join(map(repr, binary))} are not UTF-8 text; "
+                "re-save the file as UTF-8"
+            )
+        return table.to_pandas()
+    except UnicodeDecodeError as exc:
+        raise DataError(_not_utf8(path, exc)) from exc
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    return (
+        f"{path.name}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
+        f"position {exc.start}); re-save the file as UTF-8"
+    )
 
 
 def _read_csv_checked(path: Path, delimiter: str) -> pd.DataFrame:
@@ -118,15 +136,20 @@ def _read_csv_checked(path: Path, delimiter: str) -> pd.DataFrame:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path.name}: the file is empty")
-        for row in reader:
-            if row and len(row) != len(header):
-                raise DataError(
-                    f"{path.name}: line {reader.line_num} has {len(row)} fields where the "
-                    f"header has {len(header)}; fix that line"
-                )
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path.name}: the file is empty")
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise DataError(
+                        f"{path.name}: line {reader.line_num} has {len(row)} fields where the "
+                        f"header has {len(header)}; fix that line"
+                    )
+        except UnicodeDecodeError as exc:
+            raise DataError(_not_utf8(path, exc)) from exc
+        except csv.Error as exc:
+            raise DataError(f"{path.name}: line {reader.line_num}: {exc}") from exc
     try:
         return pd.read_csv(path, sep=delimiter, on_bad_lines="error")
     except (pd.errors.ParserError, ValueError) as exc:
