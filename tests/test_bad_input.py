@@ -395,11 +395,6 @@ def test_csv_that_is_not_utf8(tmp_path):
         hlm.io.read_data(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hlm.io.read_csv infers integer columns (pyarrow), so the IDs 007, 07 and 7 all "
-    "become 7 and their groups merge silently; the reader must keep such text as text",
-)
 def test_csv_ids_007_and_7_stay_distinct(tmp_path):
     path = tmp_path / "ids.csv"
     rows = [f"{1.0 + 0.1 * i},{i % 3},{('007', '7', '07')[i % 3]}" for i in range(12)]
