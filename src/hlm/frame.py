@@ -7,6 +7,7 @@ and counted (or refused with ``missing="raise"``); infinite values are refused.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -156,10 +157,53 @@ def prepare_frame(data, columns: list[str], *, missing: str = "drop", labels_onl
                 "every row has a missing value in a column the model uses: "
                 + ", ".join(f"{c!r} ({k} missing)" for c, k in dropped_by.items())
             )
+    df, cols = _numbers_stored_as_objects(df, cols, exclude=labels_only)
     _check_finite(cols)
     df = _drop_unused_categories(df, cols)
     df = _strings_to_categorical(df, cols, exclude=labels_only)
     return Frame(df, n_dropped, dropped_by)
+
+
+#: ``pandas.api.types.infer_dtype`` kinds of an object column holding only real numbers
+_NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
+#: kinds of an object column mixing numbers with text or other objects
+_MIXED_KINDS = ("mixed-integer", "mixed")
+
+
+def _numbers_stored_as_objects(df: pd.DataFrame, cols: dict, exclude):
+    """Object columns of numbers become float64; predictors mixing numbers and text are refused.
+
+    A column of numbers can reach us with dtype object (built from Python lists with a None,
+    or read from a source without a schema); as a categorical it would silently become one
+    dummy column per distinct value.  A predictor mixing numbers and text (a stray "n/a" in
+    a numeric column) is refused rather than turned into a factor.  Grouping columns
+    (``exclude``) are labels whatever their type; :func:`hlm.design.groups.factor_codes`
+    handles them.  Returns the frame and its ``cols`` mapping, both updated.
+    """
+    fixed = {}
+    for c, col in cols.items():
+        if c in exclude or not pd.api.types.is_object_dtype(col.dtype):
+            continue
+        kind = pd.api.types.infer_dtype(col, skipna=True)
+        if kind in _NUMBER_KINDS:
+            fixed[c] = pd.to_numeric(col).astype(np.float64)
+        elif kind in _MIXED_KINDS:
+            values = col.to_numpy()
+            text = [v for v in values if isinstance(v, str | bytes)][:3]
+            if not text or not any(_is_number(v) for v in values):
+                continue
+            raise DataError(
+                f"column {c!r} mixes numbers and text (e.g. {', '.join(map(repr, text))}); "
+                "convert it to numbers (pandas.to_numeric(..., errors='coerce') makes the "
+                "text missing) or to text (.astype(str)) for a categorical predictor"
+            )
+    if not fixed:
+        return df, cols
+    return df.assign(**fixed), {**cols, **fixed}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def _strings_to_categorical(df: pd.DataFrame, cols: dict, exclude) -> pd.DataFrame:

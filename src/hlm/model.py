@@ -19,7 +19,7 @@ from hlm.design.crossprod import (
 )
 from hlm.design.fixed import FixedDesign, required_variables
 from hlm.design.random import RandomBlock, build_block, required_columns
-from hlm.design.rank import independent_columns
+from hlm.design.rank import aliased_random_columns, check_response, independent_columns
 from hlm.errors import (
     DataError,
     IdentifiabilityError,
@@ -179,6 +179,8 @@ class LinearMixedModel:
                 RankDeficiencyWarning,
             )
             A = A.select(keep)
+        check_response(A.model_G(), [design.names[i] for i in keep], spec.response)
+        aliased_random_columns(A, blocks, len(keep))
         wi = {"sum_log_w": A.sum_log_w} if weighted else None
         return cls(spec, frame, design, blocks, A, keep, dropped, _check_method(method), wi)
 

@@ -62,6 +62,7 @@ class FixedDesign:
     def from_first_chunk(cls, response: str, rhs: str, first: pd.DataFrame):
         """Fix the coding on ``first``; return ``(design, Xy_first)``."""
         formula = f"{response} ~ {rhs}"
+        _check_numeric_response(response, first)
         key = _schema_key(formula, first)
         if key is not None and key in _SPECS:
             _SPECS.move_to_end(key)
@@ -71,7 +72,9 @@ class FixedDesign:
             mm = Formula(formula).get_model_matrix(first, na_action="ignore")
         except Exception as exc:
             raise FormulaError(f"cannot build the fixed effects of {formula!r}: {exc}") from exc
-        if mm.lhs.shape[1] != 1:
+        if not hasattr(mm, "lhs") or mm.lhs.shape[1] != 1:
+            if not hasattr(mm, "lhs"):  # formulaic found no response, e.g. "() ~ x"
+                raise FormulaError(f"the response {response!r} names no column; write 'y ~ ...'")
             raise FormulaError(
                 f"the response {response!r} must be one numeric column, got "
                 f"{mm.lhs.shape[1]} columns {list(mm.lhs.columns)}"
@@ -118,6 +121,24 @@ def _as_float(mat, names) -> np.ndarray:
         return np.asarray(mat, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"model column(s) {names} are not numeric: {exc}") from exc
+
+
+def _check_numeric_response(response: str, first: pd.DataFrame) -> None:
+    """A response that is a column of text or categories is refused, naming it.
+
+    formulaic would code it as dummy columns (a one-level column silently becomes a constant
+    response of ones).
+    """
+    if response not in first.columns:
+        return  # an expression such as np.log(y); formulaic evaluates it
+    dtype = first[response].dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return
+    values = ", ".join(repr(str(v)) for v in pd.unique(first[response])[:3])
+    raise DataError(
+        f"the response {response!r} is not numeric (dtype {dtype}, values such as {values}); "
+        "a linear mixed model needs a numeric response: convert the column to numbers"
+    )
 
 
 def _schema_key(formula: str, df: pd.DataFrame):

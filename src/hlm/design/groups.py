@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hlm.errors import DataWarning, warn
+from hlm.errors import DataError, DataWarning, warn
 
 
 def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,11 @@ def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
             remap = np.cumsum(used) - 1
             codes, labels = remap[codes], labels[used]
         return codes, labels
-    if pd.api.types.is_float_dtype(dtype):
+    is_object = pd.api.types.is_object_dtype(dtype)
+    kind = pd.api.types.infer_dtype(column, skipna=True) if is_object else ""
+    if kind in ("mixed-integer", "mixed-integer-float", "mixed"):
+        return _mixed_codes(column, name)
+    if pd.api.types.is_float_dtype(dtype) or kind == "floating":
         warn(
             f"grouping column {name!r} is floating point; its values are used as labels "
             "(convert it to integers or strings to silence this)",
@@ -46,6 +50,39 @@ def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(column, sort=True)
     labels = np.array([_label(u) for u in uniques], dtype=object)
     return codes.astype(np.int64), labels
+
+
+def _mixed_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of a column mixing types (e.g. ``7`` and ``"007"``): its values as text labels.
+
+    Two different values with the same text (the number ``7`` and the string ``"7"``) would
+    become one label for two groups, or two groups that print alike; that is refused.
+    """
+    texts = column.map(_label)
+    n_values = len(pd.unique(column))
+    n_texts = len(pd.unique(texts))
+    if n_texts < n_values:
+        clash = texts[~column.duplicated()]
+        same = clash[clash.duplicated(keep=False)]
+        shown = ", ".join(repr(_plain(v)) for v in column[same.index][:4])
+        raise DataError(
+            f"grouping column {name!r} mixes types and different values print alike "
+            f"({shown}); convert it to one type first, e.g. data[{name!r}].astype(str) to "
+            "merge them or a mapping to keep them apart"
+        )
+    types = sorted({type(v).__name__ for v in column[~column.duplicated()]})
+    warn(
+        f"grouping column {name!r} mixes value types ({', '.join(types)}); its values are "
+        "used as text labels (convert the column to one type to silence this)",
+        DataWarning,
+    )
+    codes, uniques = pd.factorize(texts, sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _label(value) -> str:

@@ -10,7 +10,7 @@ from formulaic import Formula
 
 from hlm.design.fixed import INTERCEPT
 from hlm.design.groups import factor_codes, interaction_codes
-from hlm.errors import FormulaError
+from hlm.errors import FormulaError, IdentifiabilityError
 from hlm.spec.formula import RandomTerm
 from hlm.spec.tokens import split_top, tokenize
 
@@ -141,7 +141,23 @@ def build_block(
         parts.append(factor_cache[f])
     codes, levels = interaction_codes(parts)
     columns, zspec = term_coding(term, df if sample is None else sample)
+    if INTERCEPT in columns and len(columns) > 1:
+        _check_slopes_vary(term, _slope_variables(zspec, df), df, codes, len(levels))
     return RandomBlock(term, term.group, columns, levels, codes, zspec)
+
+
+def _slope_variables(zspec, df: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """``(slope term, data columns it uses)`` for each non-intercept piece of a term."""
+    if isinstance(zspec, SimpleZ):
+        return [(n, [n]) for n in zspec.names]
+    out = []
+    for st in zspec.structure:
+        if st.columns == ["Intercept"]:
+            continue
+        variables = sorted(v for v in zspec.term_variables[st.term] if v in df.columns)
+        if variables:
+            out.append((str(st.term), variables))
+    return out
 
 
 def term_coding(term: RandomTerm, rows: pd.DataFrame) -> tuple[list[str], object]:
@@ -170,3 +186,41 @@ def term_coding(term: RandomTerm, rows: pd.DataFrame) -> tuple[list[str], object
     if not columns:
         raise FormulaError(f"random-effects term {term.source!r} has no columns")
     return columns, mm.model_spec
+
+
+def constant_within_groups(values: pd.Series, codes: np.ndarray, J: int) -> bool:
+    """True when ``values`` takes one value within every group (``codes`` in 0..J-1).
+
+    Numbers count as equal within 1e-9 of the column's largest magnitude (the rule of the
+    level-equation checks); anything else is compared by its category code.
+    """
+    if _is_numeric(values):
+        x = values.to_numpy(dtype=np.float64)
+        tol = 1e-9 * max(float(np.abs(x).max(initial=0.0)), np.finfo(float).tiny)
+    else:
+        x = pd.factorize(values)[0].astype(np.float64)
+        tol = 0.0
+    lo = np.full(J, np.inf)
+    hi = np.full(J, -np.inf)
+    np.minimum.at(lo, codes, x)
+    np.maximum.at(hi, codes, x)
+    return bool(np.all(hi - lo <= tol))
+
+
+def _check_slopes_vary(term: RandomTerm, slopes, df: pd.DataFrame, codes, J: int) -> None:
+    """Refuse a random slope whose variables are constant within every group.
+
+    In a term with a random intercept, the slope of a variable that does not vary within
+    groups (a group-level variable) adds nothing that the intercept does not already
+    describe: the term's covariance is not identified (lme4 fits it anyway, to an arbitrary
+    point of a ridge or a boundary).
+    """
+    for name, variables in slopes:
+        if all(constant_within_groups(df[v], codes, J) for v in variables):
+            what = ", ".join(repr(v) for v in variables)
+            raise IdentifiabilityError(
+                f"random-effects term {term.source!r}: {what} is constant within every level "
+                f"of {term.group!r}, so the random slope of {name!r} cannot be told apart from "
+                f"the random intercept; keep {name!r} as a fixed effect and drop it from the "
+                "term"
+            )

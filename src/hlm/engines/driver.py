@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from hlm.engines.checks import check_fit
 from hlm.engines.log import FitLog
 from hlm.engines.profiled import minimize_bobyqa, polish_boundary
 from hlm.engines.quasi_newton import minimize_lbfgsb
 from hlm.engines.start import start_theta
+from hlm.engines.theta_scale import ScaledTheta
 from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
 
 #: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
@@ -44,28 +46,30 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
             "term or scalar terms only; use optimizer='bobyqa' or 'auto'"
         )
     use_gradient = optimizer == "lbfgsb" or (optimizer == "auto" and model.prefers_gradient)
+    m = ScaledTheta(model)  # theta in units of each Z column's spread (engines/theta_scale.py)
     if theta0 is not None:
-        x0 = np.asarray(theta0, dtype=float)
+        x0 = m.from_theta(theta0)
     else:  # BOBYQA keeps lme4's start; the gradient path starts from moment estimates
-        x0 = start_theta(model) if use_gradient else cov.start()
+        x0 = m.start(start_theta(model)) if use_gradient else cov.start()
     if use_gradient:
         opt = minimize_lbfgsb(
-            model.objective_and_gradient,
-            model.objective,
+            m.objective_and_gradient,
+            m.objective,
             x0,
             lower,
             cov.diagonal_mask(),
             maxeval=maxeval,
         )
     else:
-        opt = minimize_bobyqa(model.objective, x0, lower, maxeval=maxeval)
-    theta, crit = polish_boundary(model.objective, opt.theta, cov.diagonal_mask(), f0=opt.criterion)
+        opt = minimize_bobyqa(m.objective, x0, lower, maxeval=maxeval)
+    theta, crit = polish_boundary(m.objective, opt.theta, cov.diagonal_mask(), f0=opt.criterion)
     notes = []
     converged = opt.converged or opt.message == "roundoff limited"
     if not converged:
         msg = (
-            f"the optimizer stopped without converging ({opt.message}); try another starting "
-            "value (theta0=...), rescaling predictors, or a simpler random-effects structure"
+            f"the optimizer stopped without converging ({opt.message}); raise maxeval=..., "
+            "start again from where it stopped (theta0=res.theta), or simplify the "
+            "random-effects structure"
         )
         warn(msg, ConvergenceWarning)
         notes.append(msg)
@@ -76,13 +80,16 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
         notes.append(msg)
     if model.dropped_columns:
         notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))
+    evaluations = model.evaluations - start_evals
+    checks = check_fit(m, theta, crit)  # lme4's checkConv: gradient, Hessian, scales
     log = FitLog(
         engine="profiled",
         optimizer=opt.optimizer,
-        evaluations=model.evaluations - start_evals,
+        evaluations=evaluations,
         seconds=opt.seconds,
-        converged=bool(converged),
+        converged=bool(converged and checks.ok),
         message=opt.message,
-        warnings=tuple(notes),
+        warnings=tuple(notes) + checks.messages + checks.notes,
+        checks=checks.as_dict(),
     )
-    return MixedModelResult.from_model(model, theta, singular=singular, fit_log=log)
+    return MixedModelResult.from_model(model, m.to_theta(theta), singular=singular, fit_log=log)

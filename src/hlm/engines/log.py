@@ -23,7 +23,8 @@ class FitLog:
     message : str
         The optimizer's own stop reason.
     warnings : tuple of str
-        Warnings raised about this fit (convergence, singularity, dropped columns).
+        Warnings raised about this fit (convergence, singularity, dropped columns), and
+        notes for the summary (e.g. predictors rescaled internally).
     iterations : int
         Iterations of an iterative engine (EM steps, Fisher-scoring steps); 0 for the
         profiled engine, whose work is counted in ``evaluations``.
@@ -33,6 +34,10 @@ class FitLog:
     fixed : tuple of tuple
         Variance components held at known values (``variance=``), as ``(grp, var1, var2)``
         keys of ``varcorr()``; empty when all are estimated.
+    checks : dict or None
+        The checks at the optimum (gradient, Hessian, boundary), as
+        :meth:`hlm.engines.checks.FitChecks.as_dict` records them; None for engines that
+        do not run them.
     """
 
     engine: str
@@ -45,6 +50,7 @@ class FitLog:
     iterations: int = 0
     loglik_path: tuple = field(default_factory=tuple)
     fixed: tuple = field(default_factory=tuple)
+    checks: object = None
 
     def __getitem__(self, key):
         return getattr(self, key)

@@ -75,14 +75,15 @@ def read_data(path: str | Path) -> pd.DataFrame:
     if fmt == "stata":
         try:
             return pd.read_stata(p)
-        except ValueError as exc:  # pandas' message for a damaged or non-Stata file
-            raise DataError(f"{p.name}: cannot read as a Stata file: {exc}") from exc
+        except Exception as exc:  # ValueError, struct.error, ... for a damaged or non-Stata file
+            raise DataError(f"{p.name}: cannot read as a Stata file: {_first_line(exc)}") from exc
     return _read_spss(p)
 
 
 def read_csv(path: Path, delimiter: str = ",") -> pd.DataFrame:
     """Read a delimited text file; a line with the wrong number of fields is an error."""
     try:
+        import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
         return _read_csv_checked(path, delimiter)
@@ -108,7 +109,56 @@ def read_csv(path: Path, delimiter: str = ",") -> pd.DataFrame:
             f"{row.expected_columns} ({row.text[:60]!r}); fix that line"
             + (f" ({len(bad) - 1} more such lines)" if len(bad) > 1 else "")
         )
-    return table.to_pandas()
+    try:  # pyarrow defers checking text (names included) until it is used
+        # a column of invalid UTF-8 is read as bytes: its labels would print as b'...'
+        binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
+        if binary:
+            raise DataError(
+                f"{path.name}: column(s) {', '.join(map(repr, binary))} are not UTF-8 text; "
+                "re-save the file as UTF-8"
+            )
+        table = _keep_leading_zero_ids(table, path, delimiter)
+        return table.to_pandas()
+    except UnicodeDecodeError as exc:
+        raise DataError(_not_utf8(path, exc)) from exc
+
+
+#: text that reads as a number only by dropping characters: "007", "+7", "07.5"
+_LEADING_ZERO = r"^\s*[+-]?0[0-9]"
+
+
+def _keep_leading_zero_ids(table, path: Path, delimiter: str):
+    """Integer columns whose text has leading zeros ("007") stay text.
+
+    As numbers, "007", "07" and "7" would all be 7: identifiers that differ only in leading
+    zeros would merge into one group without a word.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    ints = [f.name for f in table.schema if pa.types.is_integer(f.type)]
+    if not ints:
+        return table
+    text = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=ints, column_types={c: pa.string() for c in ints}
+        ),
+    )
+    for c in ints:
+        if pc.any(pc.match_substring_regex(text[c], _LEADING_ZERO)).as_py():
+            table = table.set_column(table.schema.get_field_index(c), c, text[c])
+    return table
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    return (
+        f"{path.name}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
+        f"position {exc.start}); re-save the file as UTF-8"
+    )
 
 
 def _read_csv_checked(path: Path, delimiter: str) -> pd.DataFrame:
@@ -118,17 +168,26 @@ def _read_csv_checked(path: Path, delimiter: str) -> pd.DataFrame:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path.name}: the file is empty")
-        for row in reader:
-            if row and len(row) != len(header):
-                raise DataError(
-                    f"{path.name}: line {reader.line_num} has {len(row)} fields where the "
-                    f"header has {len(header)}; fix that line"
-                )
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path.name}: the file is empty")
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise DataError(
+                        f"{path.name}: line {reader.line_num} has {len(row)} fields where the "
+                        f"header has {len(header)}; fix that line"
+                    )
+        except UnicodeDecodeError as exc:
+            raise DataError(_not_utf8(path, exc)) from exc
+        except csv.Error as exc:
+            raise DataError(f"{path.name}: line {reader.line_num}: {exc}") from exc
     try:
-        return pd.read_csv(path, sep=delimiter, on_bad_lines="error")
+        raw = pd.read_csv(path, sep=delimiter, on_bad_lines="error", dtype=str)
+        keep = [
+            c for c in raw.columns if raw[c].str.match(_LEADING_ZERO, na=False).any()
+        ]  # identifiers such as "007" stay text (see _keep_leading_zero_ids)
+        return pd.read_csv(path, sep=delimiter, on_bad_lines="error", dtype={c: str for c in keep})
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{path.name}: cannot parse: {_first_line(exc)}") from exc
 
@@ -137,9 +196,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise ImportError(
-            "reading Parquet files needs pyarrow: pip install 'hlm[arrow]'"
-        ) from exc
+        raise ImportError("reading Parquet files needs pyarrow: pip install 'hlm[arrow]'") from exc
     try:
         return pq.read_table(path).to_pandas()
     except Exception as exc:

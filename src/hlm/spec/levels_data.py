@@ -80,7 +80,13 @@ def term_variables(term: LevelTerm, available: set[str]) -> list[str]:
 
 
 def _response_variables(response: str, available: set[str]) -> set[str]:
-    return {str(v) for v in Formula(response).required_variables} | (names_in(response) & available)
+    try:
+        names = {str(v) for v in Formula(response).required_variables}
+    except Exception as exc:  # formulaic raises several parser error types
+        raise FormulaError(
+            f"cannot parse the response {response!r} of the level-1 formula: {exc}"
+        ) from exc
+    return names | (names_in(response) & available)
 
 
 def prepare_data(spec, res, data):
@@ -208,8 +214,8 @@ def _check_constant(term, keys, unit, what, clean, have) -> None:
             raise DataError(
                 f"{var!r} in {what} varies within {len(bad)} of {n} groups of {unit} "
                 f"({_show(bad)}); a predictor at this level must be constant within each "
-                "group: use its group mean (hlm.group_mean, or center={'x': 'mean'}) or "
-                "move it to level 1"
+                f"group: use its group mean (hlm.group_mean, or center={{{var!r}: 'mean'}}) "
+                "or move it to level 1"
             )
 
 

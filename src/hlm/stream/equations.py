@@ -240,8 +240,8 @@ def _run_checks(spec, checks, stats, keys) -> None:
                 raise DataError(
                     f"{var!r} in {what} varies within {len(bad)} of {n} groups of {unit} "
                     f"({_show(bad)}); a predictor at this level must be constant within each "
-                    "group: use its group mean (hlm.group_mean, or center={'x': 'mean'}) or "
-                    "move it to level 1"
+                    f"group: use its group mean (hlm.group_mean, or center={{{var!r}: 'mean'}}) "
+                    "or move it to level 1"
                 )
             continue
         option, variables = extra
