@@ -249,9 +249,12 @@ class BlockedCholesky:
     def beta(self) -> np.ndarray:
         """Fixed effects in the transformed columns."""
         p = self.p
-        return la.solve_triangular(
-            self.Lxx[:p, :p].T, self.Lxx[p, :p], lower=False, check_finite=False
-        )
+        if p == 0:
+            return np.zeros(0)
+        # R_X beta = Lxx[p, :p] with R_X = Lxx[:p, :p]': LAPACK directly (this runs at every
+        # evaluation of the gradient; scipy's wrapper costs more than the solve here)
+        beta, info = lapack.dtrtrs(self.Lxx[:p, :p], self.Lxx[p, :p], lower=1, trans=1)
+        return beta
 
     def RX_inv(self) -> np.ndarray:
         """``R_X^{-1}`` (upper triangular, p x p) with ``R_X = Lxx[:p,:p]'``."""

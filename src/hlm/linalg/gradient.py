@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg import lapack
 
 from hlm.linalg import batched
 from hlm.linalg.blocked import group_kernels
@@ -68,5 +69,11 @@ def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
 
 def _H(chol, p: int) -> np.ndarray:
     """``(R_X' R_X)^{-1}`` from the factor's last block."""
-    Linv = la.solve_triangular(chol.Lxx[:p, :p], np.eye(p), lower=True, check_finite=False)
-    return Linv.T @ Linv
+    if p == 0:
+        return np.zeros((0, 0))
+    # the inverse's lower triangle; the upper one is the input's, zero (dpotrf clean=1)
+    H, info = lapack.dpotri(chol.Lxx[:p, :p], lower=1)
+    d = H.diagonal().copy()
+    H = H + H.T
+    np.fill_diagonal(H, d)
+    return H
