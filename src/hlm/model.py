@@ -259,6 +259,12 @@ class LinearMixedModel:
         from hlm.linalg.gradient_scalar import scalar_terms_gradient
 
         theta = np.asarray(theta, dtype=float).reshape(-1)
+        # the convergence checks ask again for the optimizer's best point, one of the last
+        # few evaluated: remember them
+        memo = self.__dict__.setdefault("_gradient_memo", [])
+        for t, f, g in memo:
+            if np.array_equal(t, theta):
+                return f, g.copy()
         f = self.objective(theta)
         if not np.isfinite(f):
             return f, np.zeros_like(theta)
@@ -268,6 +274,8 @@ class LinearMixedModel:
             g = profiled_gradient(self.chol, self.reml, self.n)
         else:
             raise NotImplementedError("no analytic gradient for this random-effects structure")
+        memo.append((theta.copy(), f, g.copy()))
+        del memo[:-4]
         return f, g
 
     @property

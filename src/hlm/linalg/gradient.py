@@ -17,7 +17,6 @@ it (it only adds constants to the criterion).
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as la
 from scipy.linalg import lapack
 
 from hlm.linalg import batched
