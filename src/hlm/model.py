@@ -261,10 +261,11 @@ class LinearMixedModel:
         theta = np.asarray(theta, dtype=float).reshape(-1)
         # the convergence checks ask again for the optimizer's best point, one of the last
         # few evaluated: remember them
-        memo = self.__dict__.setdefault("_gradient_memo", [])
-        for t, f, g in memo:
-            if np.array_equal(t, theta):
-                return f, g.copy()
+        memo = self.__dict__.setdefault("_gradient_memo", {})
+        key = theta.tobytes()
+        if key in memo:
+            f, g = memo[key]
+            return f, g.copy()
         f = self.objective(theta)
         if not np.isfinite(f):
             return f, np.zeros_like(theta)
@@ -274,8 +275,9 @@ class LinearMixedModel:
             g = profiled_gradient(self.chol, self.reml, self.n)
         else:
             raise NotImplementedError("no analytic gradient for this random-effects structure")
-        memo.append((theta.copy(), f, g.copy()))
-        del memo[:-4]
+        memo[key] = (f, g.copy())
+        while len(memo) > 4:  # dicts keep insertion order: drop the oldest
+            del memo[next(iter(memo))]
         return f, g
 
     @property
