@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from hlm.engines.checks import check_fit
-from hlm.engines.log import FitLog
+from hlm.engines.log import FitLog, fit_notes
 from hlm.engines.profiled import minimize_bobyqa, polish_boundary
 from hlm.engines.quasi_newton import minimize_lbfgsb
 from hlm.engines.start import start_theta
 from hlm.engines.theta_scale import ScaledTheta
-from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
-
-#: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
-SINGULAR_TOL = 1e-4
 
 
 def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str = "auto"):
@@ -63,23 +57,13 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
     else:
         opt = minimize_bobyqa(m.objective, x0, lower, maxeval=maxeval)
     theta, crit = polish_boundary(m.objective, opt.theta, cov.diagonal_mask(), f0=opt.criterion)
-    notes = []
     converged = opt.converged or opt.message == "roundoff limited"
-    if not converged:
-        msg = (
-            f"the optimizer stopped without converging ({opt.message}); raise maxeval=..., "
-            "start again from where it stopped (theta0=res.theta), or simplify the "
-            "random-effects structure"
-        )
-        warn(msg, ConvergenceWarning)
-        notes.append(msg)
-    singular = bool(np.any(theta[cov.diagonal_mask()] < SINGULAR_TOL))
-    if singular:
-        msg = "boundary (singular) fit: a variance is (close to) zero or a correlation is +-1"
-        warn(msg, SingularFitWarning)
-        notes.append(msg)
-    if model.dropped_columns:
-        notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))
+    stalled = (
+        f"the optimizer stopped without converging ({opt.message}); raise maxeval=..., "
+        "start again from where it stopped (theta0=res.theta), or simplify the "
+        "random-effects structure"
+    )
+    notes, singular = fit_notes(model, theta, None if converged else stalled)
     evaluations = model.evaluations - start_evals
     checks = check_fit(m, theta, crit)  # lme4's checkConv: gradient, Hessian, scales
     log = FitLog(

@@ -8,13 +8,9 @@ import numpy as np
 
 from hlm.engines.em import run_em
 from hlm.engines.fisher import fisher_scoring, start_psi
-from hlm.engines.log import FitLog
+from hlm.engines.log import FitLog, fit_notes
 from hlm.engines.profiled import polish_boundary
 from hlm.engines.varcomp import layout, psi_from_theta
-from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
-
-#: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
-SINGULAR_TOL = 1e-4
 
 #: EM steps of "em+fisher" before Fisher scoring takes over, and the criterion change
 #: (-2 log-likelihood) per cycle below which it hands over earlier
@@ -51,21 +47,11 @@ def finish(
     theta, _ = polish_boundary(
         model.objective, np.asarray(theta, dtype=float), cov.diagonal_mask(), rel=boundary_rel
     )
-    notes = []
-    if not converged:
-        msg = (
-            f"the {engine} engine stopped without converging ({message}); try "
-            "engine='profiled', or a simpler random-effects structure"
-        )
-        warn(msg, ConvergenceWarning)
-        notes.append(msg)
-    singular = bool(np.any(theta[cov.diagonal_mask()] < SINGULAR_TOL))
-    if singular:
-        msg = "boundary (singular) fit: a variance is (close to) zero or a correlation is +-1"
-        warn(msg, SingularFitWarning)
-        notes.append(msg)
-    if model.dropped_columns:
-        notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))
+    stalled = (
+        f"the {engine} engine stopped without converging ({message}); try "
+        "engine='profiled', or a simpler random-effects structure"
+    )
+    notes, singular = fit_notes(model, theta, None if converged else stalled)
     log = FitLog(
         engine=engine,
         optimizer=optimizer,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class FitLog:
@@ -54,3 +56,30 @@ class FitLog:
 
     def __getitem__(self, key):
         return getattr(self, key)
+
+
+#: a diagonal element of lambda below this counts as zero for the singular-fit flag (lme4)
+SINGULAR_TOL = 1e-4
+
+
+def fit_notes(model, theta, nonconvergence: str | None) -> tuple[list, bool]:
+    """Warnings and notes every engine reports, and the singular-fit flag.
+
+    ``nonconvergence`` is the engine's message when it stopped without converging (None
+    otherwise); it is warned as a ConvergenceWarning.  A fit is singular when a diagonal
+    element of some lambda is below :data:`SINGULAR_TOL` (lme4's rule).
+    """
+    from hlm.errors import ConvergenceWarning, SingularFitWarning, warn
+
+    notes = []
+    if nonconvergence:
+        warn(nonconvergence, ConvergenceWarning)
+        notes.append(nonconvergence)
+    singular = bool(np.any(np.asarray(theta)[model.cov.diagonal_mask()] < SINGULAR_TOL))
+    if singular:
+        msg = "boundary (singular) fit: a variance is (close to) zero or a correlation is +-1"
+        warn(msg, SingularFitWarning)
+        notes.append(msg)
+    if model.dropped_columns:
+        notes.append("dropped aliased fixed-effect columns: " + ", ".join(model.dropped_columns))
+    return notes, singular

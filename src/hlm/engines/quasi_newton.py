@@ -53,42 +53,33 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
     maxeval : int
     """
     t0 = time.perf_counter()
-    best = [np.inf, np.asarray(x0, dtype=float).copy()]
+    # L-BFGS-B's first step has length 1 in its variables; in theta that overshoots
+    # variance ratios of 0.1-0.5 by far, so it works on z = theta / STEP
+    z0 = np.asarray(x0, dtype=float) / STEP
+    lower = np.where(np.isfinite(lower), lower / STEP, lower)
+    best = [np.inf, z0.copy()]
     best_grad = [None]
     count = [0]
 
-    def wrapped(x):
+    def f_z(z):
+        return f(z * STEP)
+
+    def fg_z(z):
         count[0] += 1
-        val, g = fg(x)
+        val, g = fg(z * STEP)
         if not np.isfinite(val):
-            return 1e300, np.zeros_like(x)
+            return 1e300, np.zeros_like(z)
+        g = g * STEP
         if val < best[0]:
-            best[0], best[1], best_grad[0] = val, x.copy(), g.copy()
+            best[0], best[1], best_grad[0] = val, z.copy(), g.copy()
         return val, g
 
-    # L-BFGS-B's first step has length 1 in its variables; in theta that overshoots
-    # variance ratios of 0.1-0.5 by far, so it works on theta / STEP
-    x0 = best[1]
-    scale = np.full(x0.shape, STEP)
-    fg_theta = fg
-
-    def fg(z):
-        val, g = fg_theta(z * scale)
-        return val, g * scale
-
-    f_theta = f
-
-    def f(z):
-        return f_theta(z * scale)
-
-    lower = np.where(np.isfinite(lower), lower / scale, lower)
-    best[1] = x0 / scale
     bounds = [(lb if np.isfinite(lb) else None, None) for lb in lower]
     x = best[1]
     message, converged = "", False
     for _ in range(4):  # a restart only follows a successful boundary probe
         res = minimize(
-            wrapped,
+            fg_z,
             x,
             jac=True,
             method="L-BFGS-B",
@@ -106,7 +97,7 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
                 converged = True
         if not converged:
             break
-        probe = _boundary_probe(f, best[1], best[0], diagonal, count, scale)
+        probe = _boundary_probe(f_z, best[1], best[0], diagonal, count)
         if probe is None:
             break
         best[0], best[1] = probe
@@ -114,7 +105,7 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
     optimizer = "L-BFGS-B (analytic gradient)"
     if not converged:
         # finish derivative-free from the best point; its evaluations are counted too
-        fb = minimize_bobyqa(f, best[1], lower, maxeval=max(maxeval - count[0], 1))
+        fb = minimize_bobyqa(f_z, best[1], lower, maxeval=max(maxeval - count[0], 1))
         count[0] += fb.evaluations
         if fb.criterion <= best[0]:
             best[0], best[1] = fb.criterion, fb.theta
@@ -122,15 +113,18 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
         converged = fb.converged or fb.message == "roundoff limited"
         optimizer += " + nlopt BOBYQA"
     seconds = time.perf_counter() - t0
-    theta = best[1] * scale
+    theta = best[1] * STEP
     return OptResult(theta, float(best[0]), count[0], seconds, converged, message, optimizer)
 
 
-def _boundary_probe(f, x, fx, diagonal, count, scale):
-    """A point with a lower criterion next to a diagonal element at 0, or None."""
+def _boundary_probe(f, x, fx, diagonal, count):
+    """A point with a lower criterion next to a diagonal element at 0, or None.
+
+    ``x`` and ``f`` in the optimizer's variables ``theta / STEP``.
+    """
     for i in np.flatnonzero(diagonal & (x == 0.0)):
         trial = x.copy()
-        trial[i] = PROBE / scale[i]
+        trial[i] = PROBE / STEP
         count[0] += 1
         ft = f(trial)
         if ft < fx - 1e-10 * max(1.0, abs(fx)):

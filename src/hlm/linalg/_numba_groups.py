@@ -103,28 +103,9 @@ def gradient_sums(lam, ZZ, ZXy, L, beta, H, reml):  # pragma: no cover - compile
                     acc += lam[k, a] * ZXy[g, k, j]
                 Vx[a, j] = acc
         # X = M^{-1} T and Vx = M^{-1} Vx by two triangular solves with L_g
-        for col in range(S):
-            for a in range(S):
-                acc = T[a, col]
-                for k in range(a):
-                    acc -= L[g, a, k] * X[k, col]
-                X[a, col] = acc / L[g, a, a]
-            for a in range(S - 1, -1, -1):
-                acc = X[a, col]
-                for k in range(a + 1, S):
-                    acc -= L[g, k, a] * X[k, col]
-                X[a, col] = acc / L[g, a, a]
-        for col in range(m):
-            for a in range(S):
-                acc = Vx[a, col]
-                for k in range(a):
-                    acc -= L[g, a, k] * Vx[k, col]
-                Vx[a, col] = acc / L[g, a, a]
-            for a in range(S - 1, -1, -1):
-                acc = Vx[a, col]
-                for k in range(a + 1, S):
-                    acc -= L[g, k, a] * Vx[k, col]
-                Vx[a, col] = acc / L[g, a, a]
+        X[:, :] = T
+        _solve_M(L, g, X)
+        _solve_M(L, g, Vx)
         # u_g = M^{-1} lambda' (Z'y - Z'X beta): spherical random effects
         for a in range(S):
             acc = Vx[a, p]
@@ -167,3 +148,20 @@ def gradient_sums(lam, ZZ, ZXy, L, beta, H, reml):  # pragma: no cover - compile
                         acc += CH[a, j] * inner[j, b]
                     Bsum[a, b] += acc
     return Bsum, Esum
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _solve_M(L, g, Y):  # pragma: no cover - compiled
+    """``Y <- M_g^{-1} Y`` in place, with ``M_g = L_g L_g'`` (forward, then back)."""
+    S, ncol = Y.shape
+    for col in range(ncol):
+        for a in range(S):
+            acc = Y[a, col]
+            for k in range(a):
+                acc -= L[g, a, k] * Y[k, col]
+            Y[a, col] = acc / L[g, a, a]
+        for a in range(S - 1, -1, -1):
+            acc = Y[a, col]
+            for k in range(a + 1, S):
+                acc -= L[g, k, a] * Y[k, col]
+            Y[a, col] = acc / L[g, a, a]
