@@ -119,9 +119,9 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
             if nfev >= maxfun:
                 break
             xt = x + alpha * d
-            if alpha == alpha_max:  # land exactly on the bound
+            if alpha == alpha_max:  # land exactly on the bound(s) that cut the step
                 for i in range(n):
-                    if d[i] < 0.0 and xt[i] < lower[i]:
+                    if d[i] < 0.0 and (lower[i] - x[i]) / d[i] <= alpha_max * (1.0 + 1e-12):
                         xt[i] = lower[i]
             ft, gt = criterion_gradient(xt, args)
             nfev += 1
@@ -155,7 +155,12 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
                 first = False
             Bs = B @ s
             B = B - np.outer(Bs, Bs) / np.dot(s, Bs) + np.outer(y, y) / sy
-        if decrease <= ftol * max(abs(f), abs(f + decrease), 1.0):
+        # a step cut at a bound changed the active set: not a reason to stop
+        cut = False
+        for i in range(n):
+            if x[i] <= lower[i] and not held[i]:
+                cut = True
+        if not cut and decrease <= ftol * max(abs(f), abs(f + decrease), 1.0):
             return x, f, g, B, FTOL_STOP, nfev
         if nfev >= maxfun:
             return x, f, g, B, MAXFUN, nfev
