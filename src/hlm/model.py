@@ -26,7 +26,7 @@ from hlm.errors import (
     RankDeficiencyWarning,
     warn,
 )
-from hlm.frame import check_columns, level_complete_sample, prepare_frame
+from hlm.frame import check_columns, level_complete_sample, prepare_frame, take_rows
 from hlm.linalg.blocked import BlockedCholesky
 from hlm.spec.formula import ModelSpec, parse_formula
 
@@ -136,9 +136,9 @@ class LinearMixedModel:
         data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights", later)
         data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
         frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
-        df = frame.data
-        w = _check_weights(df[_WEIGHTS].to_numpy(dtype=float)) if weights is not None else None
-        off = df[_OFFSET].to_numpy(dtype=float) if offset is not None else None
+        df = frame.columns  # the clean columns as arrays: no pandas lookups while building
+        w = _check_weights(_floats(df[_WEIGHTS])) if weights is not None else None
+        off = _floats(df[_OFFSET]) if offset is not None else None
         cache: dict = {}
         sample = level_complete_sample(df, chunk_rows)
         blocks = [build_block(t, df, cache, sample) for t in spec.random]
@@ -396,6 +396,10 @@ def _attach_column(data, value, name, columns, what, keep=()):
     return df, columns + [name]
 
 
+def _floats(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
 def _check_weights(w: np.ndarray) -> np.ndarray:
     if not np.isfinite(w).all():
         raise DataError("weights must be finite; found infinite values")
@@ -474,8 +478,11 @@ def chunk_cross_products(Xy, Z, codes, J, shift, scale, w=None) -> CrossProducts
     )
 
 
-def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
-    """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
+def _cross_products(spec, df, blocks, w, off, chunk_rows, sample):
+    """One pass over the rows in chunks: fix shift and scale on the first, sum the rest.
+
+    ``df`` (a DataFrame or :class:`hlm.frame.Columns`) holds the clean rows.
+    """
     n = len(df)
     A = None
     design = None
@@ -484,7 +491,7 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
     J = [b.J for b in blocks]
     for start in range(0, n, chunk_rows):
         stop = start + chunk_rows
-        chunk = df.iloc[start:stop]
+        chunk = df if n <= chunk_rows else take_rows(df, slice(start, stop))
         wc = None if w is None else w[start:stop]
         offc = None if off is None else off[start:stop]
         if design is None:  # fixing the coding on the first chunk also codes it
