@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hlm.errors import DataError, DataWarning, warn
+from hlm.frame import used_levels
 
 
 def factor_codes(column, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,8 +38,7 @@ def factor_codes(column, name: str) -> tuple[np.ndarray, np.ndarray]:
             labels = cats.to_numpy(dtype=object)
         else:
             labels = np.array([str(c) for c in cats], dtype=object)
-        used = np.zeros(len(labels), dtype=bool)
-        used[codes] = True  # cheaper than a bincount
+        used = used_levels(codes, len(labels))
         if not used.all():
             remap = np.cumsum(used) - 1
             codes, labels = remap[codes], labels[used]
