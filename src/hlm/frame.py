@@ -9,12 +9,85 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from hlm.errors import DataError
+
+
+class Columns:
+    """The clean columns of a model's rows as arrays, looked up by name.
+
+    pandas 3 builds a new Series for every ``df[name]`` and a new DataFrame costs hundreds
+    of microseconds, more than the rest of a small model's build; the build reads every
+    column several times, so it works on these arrays (NumPy arrays, ``pandas.Categorical``
+    or other pandas extension arrays) and a DataFrame is made only when asked for
+    (:meth:`to_pandas`, :attr:`Frame.data`).
+
+    Parameters
+    ----------
+    arrays : dict
+        Column name -> array, all of the same length.
+    index : pandas.Index
+        Row labels of the rows (those of the user's data).
+    owner : object, optional
+        Kept alive with the arrays: a shallow copy of the user's DataFrame whose blocks the
+        arrays view, so that pandas' copy-on-write copies the user's frame (not ours) if the
+        user later writes into it.
+    """
+
+    def __init__(self, arrays: dict, index: pd.Index, owner=None):
+        self.arrays = arrays
+        self.index = index
+        self._owner = owner
+        self._pandas = None
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names, in order."""
+        return list(self.arrays)
+
+    def __getitem__(self, name: str):
+        return self.arrays[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self.arrays
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, rows) -> Columns:
+        """The rows ``rows`` (a boolean mask, integer positions or a slice)."""
+        return Columns(
+            {c: a[rows] for c, a in self.arrays.items()}, self.index[rows], self._owner
+        )
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The columns as a DataFrame with the rows' labels (built once, then reused)."""
+        if self._pandas is None:
+            self._pandas = pd.DataFrame(self.arrays, index=self.index, copy=False)
+        return self._pandas
+
+
+class _LazyData:
+    """The ``data`` field of :class:`Frame`: a DataFrame made from the arrays on first use."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, frame, owner=None):
+        if frame is None:
+            return None  # the field's default
+        data = frame.__dict__.get(self.slot)
+        if data is None and "_columns" in frame.__dict__:
+            data = frame.__dict__["_columns"].to_pandas()
+            frame.__dict__[self.slot] = data
+        return data
+
+    def __set__(self, frame, value):
+        frame.__dict__[self.slot] = value
 
 
 @dataclass(frozen=True)
@@ -24,16 +97,84 @@ class Frame:
     Attributes
     ----------
     data : pandas.DataFrame
-        Used columns only, rows with missing values removed, unused categories removed.
+        Used columns only, rows with missing values removed, unused categories removed.  A
+        frame made by :func:`prepare_frame` builds it from :attr:`columns` on first use.
     n_dropped : int
         Rows dropped for missing values.
     dropped_by : dict
         Column name -> number of rows missing in that column (a row may count twice).
     """
 
-    data: pd.DataFrame
-    n_dropped: int
-    dropped_by: dict
+    data: pd.DataFrame = _LazyData()
+    n_dropped: int = 0
+    dropped_by: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_columns(cls, columns: Columns, n_dropped: int, dropped_by: dict) -> Frame:
+        """A frame whose DataFrame is made from ``columns`` only when asked for."""
+        frame = cls(None, n_dropped, dropped_by)
+        frame.__dict__["_columns"] = columns
+        return frame
+
+    @property
+    def columns(self) -> Columns:
+        """The used columns as arrays (see :class:`Columns`)."""
+        if "_columns" not in self.__dict__:
+            self.__dict__["_columns"] = to_columns(self.data, table_columns(self.data))
+        return self.__dict__["_columns"]
+
+
+def as_pandas(table) -> pd.DataFrame:
+    """``table`` (a DataFrame or :class:`Columns`) as a DataFrame, for formulaic."""
+    return table.to_pandas() if isinstance(table, Columns) else table
+
+
+def column_array(table, name: str):
+    """The values of column ``name`` of ``table`` (a DataFrame or :class:`Columns`).
+
+    A NumPy array for NumPy-backed columns, else the pandas extension array (e.g.
+    ``pandas.Categorical``); never a Series, which pandas 3 rebuilds on every lookup.
+    """
+    if isinstance(table, Columns):
+        return table.arrays[name]
+    return _frame_array(table, name)
+
+
+def table_columns(table) -> list[str]:
+    """Column names of a DataFrame or :class:`Columns`."""
+    return table.columns if isinstance(table, Columns) else list(table.columns)
+
+
+def take_rows(table, rows):
+    """Rows of a DataFrame or :class:`Columns` by position (slice or integer array)."""
+    return table.take(rows) if isinstance(table, Columns) else table.iloc[rows]
+
+
+def _frame_array(df: pd.DataFrame, name: str):
+    loc = df.columns.get_loc(name)
+    # pandas' own accessor of a column's array skips building a Series; it is not public,
+    # so fall back to the Series when it is missing or the name is not unique
+    getter = getattr(df, "_get_column_array", None)
+    if getter is not None and isinstance(loc, int):
+        values = getter(loc)
+    else:
+        values = df[name].array
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        values = values.to_numpy()
+    return values
+
+
+def to_columns(data, columns: list[str]) -> Columns:
+    """The ``columns`` of any supported data object as :class:`Columns`.
+
+    A pandas DataFrame is not copied: the arrays view its columns.
+    """
+    if isinstance(data, pd.DataFrame):
+        owner = data.copy(deep=False)  # see Columns: copy-on-write protects our arrays
+        arrays = {c: _frame_array(owner, c) for c in columns}
+        return Columns(arrays, owner.index, owner)
+    df = to_pandas(data, columns)
+    return Columns({c: _frame_array(df, c) for c in columns}, df.index, df)
 
 
 def to_pandas(data, columns=None) -> pd.DataFrame:
@@ -99,6 +240,8 @@ def available_columns(data) -> list[str]:
 
 def check_columns(needed: list[str], data, what: str = "the formula") -> None:
     """Raise one DataError listing every needed column absent from ``data``."""
+    if isinstance(data, pd.DataFrame) and all(c in data.columns for c in needed):
+        return  # the common case without listing every column name
     have = set(available_columns(data))
     missing = [c for c in needed if c not in have]
     if missing:
@@ -130,38 +273,50 @@ def prepare_frame(data, columns: list[str], *, missing: str = "drop", labels_onl
     if missing not in ("drop", "raise"):
         raise ValueError(f"missing must be 'drop' or 'raise', got {missing!r}")
     check_columns(columns, data)
-    df = to_pandas(data, columns)
-    if len(df) == 0:
+    table = to_columns(data, list(dict.fromkeys(columns)))
+    if len(table) == 0:
         raise DataError("the data have no rows")
-    # column by column: frame-wide operations would consolidate the columns into one new
-    # block, a full copy of the data
-    bad = np.zeros(len(df), dtype=bool)
+    bad = None
     dropped_by = {}
-    # each column looked up once: a DataFrame lookup costs tens of microseconds, which is
-    # most of the time of this function on small data
-    cols = {c: df[c] for c in df.columns}
-    for c, col in cols.items():
-        na = col.isna().to_numpy()
-        if na.any():
+    for c, values in table.arrays.items():
+        na = _missing(values)
+        if na is not None and na.any():
             dropped_by[c] = int(na.sum())
-            bad |= na
-    n_dropped = int(bad.sum())
+            bad = na if bad is None else bad | na
+    n_dropped = 0 if bad is None else int(bad.sum())
     if n_dropped:
         if missing == "raise":
             where = ", ".join(f"{c!r} ({k} rows)" for c, k in dropped_by.items())
             raise DataError(f"missing values in {where}; drop them or use missing='drop'")
-        df = df.loc[~bad]
-        cols = {c: df[c] for c in df.columns}
-        if len(df) == 0:
+        table = table.take(~bad)
+        if len(table) == 0:
             raise DataError(
                 "every row has a missing value in a column the model uses: "
                 + ", ".join(f"{c!r} ({k} missing)" for c, k in dropped_by.items())
             )
-    df, cols = _numbers_stored_as_objects(df, cols, exclude=labels_only)
-    _check_finite(cols)
-    df = _drop_unused_categories(df, cols)
-    df = _strings_to_categorical(df, cols, exclude=labels_only)
-    return Frame(df, n_dropped, dropped_by)
+    arrays = table.arrays
+    _numbers_stored_as_objects(arrays, exclude=labels_only)
+    _check_finite(arrays)
+    _drop_unused_categories(arrays)
+    _strings_to_categorical(arrays, exclude=labels_only)
+    return Frame.from_columns(table, n_dropped, dropped_by)
+
+
+def _missing(values) -> np.ndarray | None:
+    """Mask of the missing entries of a column's array (None: none can be missing).
+
+    The common dtypes are answered from the array itself: ``pandas.isna`` costs tens of
+    microseconds per call, most of a small model's cleaning.
+    """
+    if isinstance(values, np.ndarray):
+        kind = values.dtype.kind
+        if kind == "f":
+            return np.isnan(values)
+        if kind in "iub":
+            return None
+    elif isinstance(values, pd.Categorical):
+        return values.codes < 0
+    return np.asarray(pd.isna(values), dtype=bool)
 
 
 #: ``pandas.api.types.infer_dtype`` kinds of an object column holding only real numbers
@@ -170,7 +325,7 @@ _NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
 _MIXED_KINDS = ("mixed-integer", "mixed")
 
 
-def _numbers_stored_as_objects(df: pd.DataFrame, cols: dict, exclude):
+def _numbers_stored_as_objects(arrays: dict, exclude) -> None:
     """Object columns of numbers become float64; predictors mixing numbers and text are refused.
 
     A column of numbers can reach us with dtype object (built from Python lists with a None,
@@ -178,17 +333,16 @@ def _numbers_stored_as_objects(df: pd.DataFrame, cols: dict, exclude):
     dummy column per distinct value.  A predictor mixing numbers and text (a stray "n/a" in
     a numeric column) is refused rather than turned into a factor.  Grouping columns
     (``exclude``) are labels whatever their type; :func:`hlm.design.groups.factor_codes`
-    handles them.  Returns the frame and its ``cols`` mapping, both updated.
+    handles them.  ``arrays`` (column name -> array) is updated in place.
     """
-    fixed = {}
-    for c, col in cols.items():
-        if c in exclude or not pd.api.types.is_object_dtype(col.dtype):
+    for c, values in list(arrays.items()):
+        if c in exclude or values.dtype != object:
             continue
-        kind = pd.api.types.infer_dtype(col, skipna=True)
+        kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind in _NUMBER_KINDS:
-            fixed[c] = pd.to_numeric(col).astype(np.float64)
+            arrays[c] = np.asarray(pd.to_numeric(values), dtype=np.float64)
         elif kind in _MIXED_KINDS:
-            values = col.to_numpy()
+            values = np.asarray(values, dtype=object)
             text = [v for v in values if isinstance(v, str | bytes)][:3]
             if not text or not any(_is_number(v) for v in values):
                 continue
@@ -197,38 +351,35 @@ def _numbers_stored_as_objects(df: pd.DataFrame, cols: dict, exclude):
                 "convert it to numbers (pandas.to_numeric(..., errors='coerce') makes the "
                 "text missing) or to text (.astype(str)) for a categorical predictor"
             )
-    if not fixed:
-        return df, cols
-    return df.assign(**fixed), {**cols, **fixed}
 
 
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
-def _strings_to_categorical(df: pd.DataFrame, cols: dict, exclude) -> pd.DataFrame:
+def _strings_to_categorical(arrays: dict, exclude) -> None:
     """Text predictors become categoricals with sorted levels, as R's factor() does.
 
     Fixing the levels once, on all rows, keeps the dummy coding identical across row chunks.
-    ``cols`` maps the names of ``df`` to its columns (looked up once).
+    ``arrays`` (column name -> array) is updated in place.
     """
-    fixed = {}
-    for c, col in cols.items():
+    for c, values in list(arrays.items()):
         if c in exclude:
             continue
-        dtype = col.dtype
-        if isinstance(dtype, pd.CategoricalDtype):
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "fiub":
             continue
         if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            levels = sorted(pd.unique(col), key=str)
-            fixed[c] = pd.Categorical(col, categories=levels)
-    return df.assign(**fixed) if fixed else df
+            levels = sorted(pd.unique(values), key=str)
+            arrays[c] = pd.Categorical(values, categories=levels)
 
 
-def _check_finite(cols: dict) -> None:
+def _check_finite(cols) -> None:
+    """Refuse infinite values in float columns (``cols``: name -> array or Series)."""
     for c, col in cols.items():
-        if pd.api.types.is_float_dtype(col.dtype):
-            values = col.to_numpy()
+        dtype = col.dtype
+        if dtype.kind == "f" or pd.api.types.is_float_dtype(dtype):
+            values = col if isinstance(col, np.ndarray) else col.to_numpy()
             if not np.isfinite(values).all():
                 k = int(np.isinf(values).sum())
                 raise DataError(
@@ -236,32 +387,43 @@ def _check_finite(cols: dict) -> None:
                 )
 
 
-def _drop_unused_categories(df: pd.DataFrame, cols: dict) -> pd.DataFrame:
-    fixed = {}
-    for c, col in cols.items():
-        if not isinstance(col.dtype, pd.CategoricalDtype):
+def used_levels(codes: np.ndarray, k: int) -> np.ndarray:
+    """Which of ``k`` levels occur among category ``codes`` (-1, missing, is ignored).
+
+    Counting codes is much cheaper than ``nunique()``; on platform integers it is several
+    times cheaper than on pandas' int8/int16 codes.
+    """
+    codes = codes.astype(np.intp)
+    if len(codes) and codes.min() < 0:
+        codes = codes[codes >= 0]
+    return np.bincount(codes, minlength=k) > 0
+
+
+def _drop_unused_categories(arrays: dict) -> None:
+    """Categoricals lose the levels no row uses (``arrays`` is updated in place)."""
+    for c, values in list(arrays.items()):
+        if not isinstance(values, pd.Categorical):
             continue
-        codes = col.cat.codes.to_numpy()
-        used = np.bincount(codes[codes >= 0], minlength=len(col.cat.categories))
-        if not used.all():  # counting codes is much cheaper than nunique() on many rows
-            fixed[c] = col.cat.remove_unused_categories()
-    return df.assign(**fixed) if fixed else df
+        if not used_levels(values.codes, len(values.categories)).all():
+            arrays[c] = values.remove_unused_categories()
 
 
-def level_complete_sample(df: pd.DataFrame, head: int) -> pd.DataFrame:
+def level_complete_sample(df, head: int):
     """The first ``head`` rows plus the first row showing each value of each discrete column.
 
     Coding that formulaic fixes on these rows (dummy columns of ``C(k)`` for an integer
     ``k``, say) covers every level in the data, so later row chunks are coded the same way.
     Categorical columns already know their levels and float columns are not discrete.
+    ``df`` is a DataFrame or :class:`Columns`; the sample is of the same kind.
     """
     if len(df) <= head:
         return df
     keep = np.zeros(len(df), dtype=bool)
     keep[:head] = True
-    for c in df.columns:
-        dtype = df[c].dtype
+    for c in table_columns(df):
+        values = column_array(df, c)
+        dtype = values.dtype
         if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_float_dtype(dtype):
             continue
-        keep |= ~pd.Series(df[c].to_numpy()).duplicated().to_numpy()
-    return df.iloc[np.flatnonzero(keep)]
+        keep |= ~pd.Series(np.asarray(values)).duplicated().to_numpy()
+    return take_rows(df, np.flatnonzero(keep))

@@ -7,6 +7,8 @@ cross-products alone, ``fit()`` optimises and returns a :class:`MixedModelResult
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -26,7 +28,7 @@ from hlm.errors import (
     RankDeficiencyWarning,
     warn,
 )
-from hlm.frame import check_columns, level_complete_sample, prepare_frame
+from hlm.frame import check_columns, level_complete_sample, prepare_frame, take_rows
 from hlm.linalg.blocked import BlockedCholesky
 from hlm.spec.formula import ModelSpec, parse_formula
 
@@ -127,18 +129,16 @@ class LinearMixedModel:
             # derive columns (centred variables, group means) on a copy of the data
             formula, data = formula.prepare(data)
         spec = model_spec(formula)
-        from hlm.frame import available_columns
-
-        columns, groups_only = model_columns(spec, available_columns(data))
+        columns, groups_only = model_columns(spec, _column_names(data))
         check_columns(columns, data)  # every missing formula column named at once
         # the offset's column must survive the selection that attaching the weights makes
         later = [offset] if isinstance(offset, str) else []
         data, columns = _attach_column(data, weights, _WEIGHTS, columns, "weights", later)
         data, columns = _attach_column(data, offset, _OFFSET, columns, "offset")
         frame = prepare_frame(data, columns, missing=missing, labels_only=groups_only)
-        df = frame.data
-        w = _check_weights(df[_WEIGHTS].to_numpy(dtype=float)) if weights is not None else None
-        off = df[_OFFSET].to_numpy(dtype=float) if offset is not None else None
+        df = frame.columns  # the clean columns as arrays: no pandas lookups while building
+        w = _check_weights(_floats(df[_WEIGHTS])) if weights is not None else None
+        off = _floats(df[_OFFSET]) if offset is not None else None
         cache: dict = {}
         sample = level_complete_sample(df, chunk_rows)
         blocks = [build_block(t, df, cache, sample) for t in spec.random]
@@ -313,13 +313,36 @@ def _check_method(method: str) -> str:
 
 def model_spec(formula) -> ModelSpec:
     """Parse ``formula`` (or take a ModelSpec) and refuse a model without random effects."""
-    spec = formula if isinstance(formula, ModelSpec) else parse_formula(formula)
+    if isinstance(formula, ModelSpec):
+        spec = formula
+    elif isinstance(formula, str):
+        spec = _parsed(formula)  # a refit of the same formula does not parse it again
+    else:
+        spec = parse_formula(formula)
     if not spec.random:
         raise IdentifiabilityError(
             f"formula {spec.formula!r} has no random-effects term such as '(1 | group)'; "
             "for a model without random effects use hlm.ols(formula, data)"
         )
     return spec
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(formula: str) -> ModelSpec:
+    return parse_formula(formula)  # a ModelSpec is immutable: the cached one can be shared
+
+
+def _column_names(data):
+    """The column names of ``data`` for membership tests.
+
+    A DataFrame whose column labels are strings answers them from its own hash table; any
+    other data lists its names (as text).
+    """
+    if isinstance(data, pd.DataFrame) and isinstance(data.columns.dtype, pd.StringDtype):
+        return data.columns
+    from hlm.frame import available_columns
+
+    return available_columns(data)
 
 
 def model_columns(spec: ModelSpec, available) -> tuple[list[str], list[str]]:
@@ -338,12 +361,25 @@ def model_columns(spec: ModelSpec, available) -> tuple[list[str], list[str]]:
     groups_only : list of str
         Grouping columns that are not also predictors (coded as labels, never as numbers).
     """
+    required, candidates, groups_only = _formula_columns(spec)
+    have = available if isinstance(available, pd.Index) else set(available)
+    named = [c for c in candidates if c in have and c not in required]
+    return list(dict.fromkeys([*required, *named])), list(groups_only)
+
+
+@functools.lru_cache(maxsize=256)
+def _formula_columns(spec: ModelSpec) -> tuple[tuple, tuple, tuple]:
+    """What :func:`model_columns` needs from the formula alone (cached per spec).
+
+    The columns formulaic and the terms report, every name in the formula text (some are
+    columns hidden in stateful transforms), and the grouping-only columns.
+    """
     columns = list(required_variables(f"{spec.response} ~ {spec.fixed}", "the fixed part"))
     for term in spec.random:
         columns += required_columns(term)
-    columns = list(dict.fromkeys(columns + _named_in(spec, set(available), columns)))
-    groups_only = [c for c in spec.group_columns if c not in _predictor_columns(spec)]
-    return columns, groups_only
+    required = tuple(dict.fromkeys(columns))
+    groups_only = tuple(c for c in spec.group_columns if c not in _predictor_columns(spec))
+    return required, tuple(_atoms(spec)), groups_only
 
 
 def _named_columns(spec: ModelSpec, data, known: list[str]) -> list[str]:
@@ -359,11 +395,16 @@ def _named_columns(spec: ModelSpec, data, known: list[str]) -> list[str]:
 
 
 def _named_in(spec: ModelSpec, have: set, known: list[str]) -> list[str]:
+    return [c for c in _atoms(spec) if c in have and c not in known]
+
+
+def _atoms(spec: ModelSpec) -> list[str]:
+    """Every name in the formula text, each once, in order."""
     from hlm.spec.tokens import tokenize
 
     texts = [spec.response, spec.fixed] + [t.lhs for t in spec.random]
     names = [tok.text for text in texts for tok in tokenize(text) if tok.kind == "atom"]
-    return [c for c in dict.fromkeys(names) if c in have and c not in known]
+    return list(dict.fromkeys(names))
 
 
 def _predictor_columns(spec: ModelSpec) -> set[str]:
@@ -394,6 +435,10 @@ def _attach_column(data, value, name, columns, what, keep=()):
             raise DataError(f"{what} have {len(v)} values but the data have {len(df)} rows")
         df = df.assign(**{name: v})
     return df, columns + [name]
+
+
+def _floats(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
 
 
 def _check_weights(w: np.ndarray) -> np.ndarray:
@@ -474,8 +519,11 @@ def chunk_cross_products(Xy, Z, codes, J, shift, scale, w=None) -> CrossProducts
     )
 
 
-def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
-    """One pass over the rows in chunks: fix shift and scale on the first, sum the rest."""
+def _cross_products(spec, df, blocks, w, off, chunk_rows, sample):
+    """One pass over the rows in chunks: fix shift and scale on the first, sum the rest.
+
+    ``df`` (a DataFrame or :class:`hlm.frame.Columns`) holds the clean rows.
+    """
     n = len(df)
     A = None
     design = None
@@ -484,7 +532,7 @@ def _cross_products(spec, df: pd.DataFrame, blocks, w, off, chunk_rows, sample):
     J = [b.J for b in blocks]
     for start in range(0, n, chunk_rows):
         stop = start + chunk_rows
-        chunk = df.iloc[start:stop]
+        chunk = df if n <= chunk_rows else take_rows(df, slice(start, stop))
         wc = None if w is None else w[start:stop]
         offc = None if off is None else off[start:stop]
         if design is None:  # fixing the coding on the first chunk also codes it

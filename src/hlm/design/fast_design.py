@@ -84,25 +84,37 @@ class FastColumns:
         out.levels = levels
         return out
 
-    def evaluate(self, df: pd.DataFrame) -> np.ndarray:
-        """The model matrix for ``df``, float64, one column per planned column."""
+    def evaluate(self, df, out: np.ndarray | None = None) -> np.ndarray:
+        """The model matrix for ``df``, float64, one column per planned column.
+
+        ``df`` is a DataFrame or :class:`hlm.frame.Columns`; ``out``, when given, is the
+        (n, columns) array to fill.
+        """
+        from hlm.frame import column_array
+
         n = len(df)
         numeric, indicator = {}, {}
-        out = np.empty((n, len(self.plan)))
+        if out is None:
+            out = np.empty((n, len(self.plan)))
         for j, factors in enumerate(self.plan):
-            col = np.ones(n)
+            if not factors:  # the intercept
+                out[:, j] = 1.0
+                continue
+            col = None
             for name, level in factors:
                 if level is None:
                     if name not in numeric:
-                        numeric[name] = _numeric(df[name])
-                    col = col * numeric[name]
+                        numeric[name] = _numeric(column_array(df, name))
+                    value = numeric[name]
                 else:
                     key = (name, level)
                     if key not in indicator:
-                        codes = _codes(df[name], self.levels[name])
+                        codes = _codes(column_array(df, name), self.levels[name])
                         for i, v in enumerate(self.levels[name]):
                             indicator[(name, v)] = (codes == i).astype(np.float64)
-                    col = col * indicator[key]
+                    value = indicator[key]
+                # the same products, in the same order, as ones * f1 * f2 ...
+                col = value if col is None else col * value
             out[:, j] = col
         return out
 
@@ -128,11 +140,11 @@ def _treatment_levels(info) -> list:
     return list(levels)
 
 
-def _numeric(series: pd.Series) -> np.ndarray:
-    return series.to_numpy(dtype=np.float64)
+def _numeric(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
 
 
-def _codes(series: pd.Series, levels: list) -> np.ndarray:
-    if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == levels:
-        return series.cat.codes.to_numpy()
-    return pd.Categorical(series, categories=levels).codes
+def _codes(values, levels: list) -> np.ndarray:
+    if isinstance(values, pd.Categorical) and values.categories.tolist() == levels:
+        return values.codes
+    return pd.Categorical(values, categories=levels).codes

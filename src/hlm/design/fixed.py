@@ -20,6 +20,7 @@ from formulaic import ModelSpec as FormulaicSpec
 
 from hlm.design.fast_design import FastColumns
 from hlm.errors import DataError, FormulaError
+from hlm.frame import as_pandas, column_array
 
 INTERCEPT = "(Intercept)"
 #: formulaic specs (with their NumPy evaluators) by formula and data schema
@@ -59,8 +60,11 @@ class FixedDesign:
         self.fast = fast
 
     @classmethod
-    def from_first_chunk(cls, response: str, rhs: str, first: pd.DataFrame):
-        """Fix the coding on ``first``; return ``(design, Xy_first)``."""
+    def from_first_chunk(cls, response: str, rhs: str, first):
+        """Fix the coding on ``first`` (a DataFrame or :class:`hlm.frame.Columns`).
+
+        Returns ``(design, Xy_first)``.
+        """
         formula = f"{response} ~ {rhs}"
         _check_numeric_response(response, first)
         key = _schema_key(formula, first)
@@ -69,7 +73,7 @@ class FixedDesign:
             design = cls(response, *_SPECS[key])
             return design, design.Xy(first)
         try:
-            mm = Formula(formula).get_model_matrix(first, na_action="ignore")
+            mm = Formula(formula).get_model_matrix(as_pandas(first), na_action="ignore")
         except Exception as exc:
             raise FormulaError(f"cannot build the fixed effects of {formula!r}: {exc}") from exc
         if not hasattr(mm, "lhs") or mm.lhs.shape[1] != 1:
@@ -93,11 +97,18 @@ class FixedDesign:
         """Number of fixed-effect columns before any rank-deficiency drop."""
         return len(self.names)
 
-    def Xy(self, chunk: pd.DataFrame) -> np.ndarray:
-        """``[X y]`` for a chunk of rows, float64, shape (n_chunk, p + 1)."""
+    def Xy(self, chunk) -> np.ndarray:
+        """``[X y]`` for a chunk of rows, float64, shape (n_chunk, p + 1).
+
+        ``chunk`` is a DataFrame or :class:`hlm.frame.Columns`.
+        """
         if self.fast is not None:
             fl, fr = self.fast
-            return self._assemble(fr.evaluate(chunk), fl.evaluate(chunk), len(chunk))
+            out = np.empty((len(chunk), self.p + 1))
+            fr.evaluate(chunk, out=out[:, : self.p])
+            fl.evaluate(chunk, out=out[:, self.p :])
+            return _check_finite_columns(out, self.names + [self.response])
+        chunk = as_pandas(chunk)
         X = self._rhs_spec.get_model_matrix(chunk, na_action="ignore")
         y = self._lhs_spec.get_model_matrix(chunk, na_action="ignore")
         return self._assemble(X, y, len(chunk))
@@ -106,14 +117,19 @@ class FixedDesign:
         out = np.empty((n, self.p + 1))
         out[:, : self.p] = _as_float(X, self.names)
         out[:, self.p] = _as_float(y, [self.response])[:, 0]
-        if not np.isfinite(out).all():
-            bad = ~np.isfinite(out).all(axis=0)
-            cols = [n for n, b in zip(self.names + [self.response], bad, strict=True) if b]
-            raise DataError(
-                f"the model terms {cols} produce missing or infinite values "
-                "(e.g. log of zero or a negative number); fix the data or the transform"
-            )
-        return out
+        return _check_finite_columns(out, self.names + [self.response])
+
+
+def _check_finite_columns(out: np.ndarray, names: list[str]) -> np.ndarray:
+    """``out``, after refusing columns with missing or infinite values (named)."""
+    if not np.isfinite(out).all():
+        bad = ~np.isfinite(out).all(axis=0)
+        cols = [n for n, b in zip(names, bad, strict=True) if b]
+        raise DataError(
+            f"the model terms {cols} produce missing or infinite values "
+            "(e.g. log of zero or a negative number); fix the data or the transform"
+        )
+    return out
 
 
 def _as_float(mat, names) -> np.ndarray:
@@ -123,7 +139,7 @@ def _as_float(mat, names) -> np.ndarray:
         raise DataError(f"model column(s) {names} are not numeric: {exc}") from exc
 
 
-def _check_numeric_response(response: str, first: pd.DataFrame) -> None:
+def _check_numeric_response(response: str, first) -> None:
     """A response that is a column of text or categories is refused, naming it.
 
     formulaic would code it as dummy columns (a one-level column silently becomes a constant
@@ -131,28 +147,34 @@ def _check_numeric_response(response: str, first: pd.DataFrame) -> None:
     """
     if response not in first.columns:
         return  # an expression such as np.log(y); formulaic evaluates it
-    dtype = first[response].dtype
+    values = column_array(first, response)
+    dtype = values.dtype
+    if dtype.kind in "fiu" and isinstance(dtype, np.dtype):
+        return  # a NumPy number column, the common case, without pandas' dtype checks
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         return
-    values = ", ".join(repr(str(v)) for v in pd.unique(first[response])[:3])
+    values = ", ".join(repr(str(v)) for v in pd.unique(values)[:3])
     raise DataError(
         f"the response {response!r} is not numeric (dtype {dtype}, values such as {values}); "
         "a linear mixed model needs a numeric response: convert the column to numbers"
     )
 
 
-def _schema_key(formula: str, df: pd.DataFrame):
+def _schema_key(formula: str, df):
     """What formulaic's coding depends on: the formula, column types and category levels.
 
     None (no caching) when a column holds raw text, whose levels formulaic finds itself.
     """
     parts = []
+    have = df.columns
     for c in required_variables(formula, "the fixed part"):
-        if c not in df.columns:
+        if c not in have:
             return None
-        dtype = df[c].dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            parts.append((c, "category", tuple(dtype.categories), bool(dtype.ordered)))
+        dtype = column_array(df, c).dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            parts.append((c, dtype.str))
+        elif isinstance(dtype, pd.CategoricalDtype):
+            parts.append((c, "category", _levels_key(dtype.categories), bool(dtype.ordered)))
         elif pd.api.types.is_numeric_dtype(dtype):
             parts.append((c, str(dtype)))
         else:
@@ -160,7 +182,12 @@ def _schema_key(formula: str, df: pd.DataFrame):
     return (formula, tuple(parts))
 
 
-def _checked_fast(design: FixedDesign, first: pd.DataFrame, Xy: np.ndarray):
+def _levels_key(categories: pd.Index) -> tuple:
+    """The categories as a hashable key: their dtype and values."""
+    return (str(categories.dtype), *categories.tolist())
+
+
+def _checked_fast(design: FixedDesign, first, Xy: np.ndarray):
     """NumPy evaluators for the design when they reproduce formulaic's ``Xy`` on ``first``."""
     fl = FastColumns.from_spec(design._lhs_spec)
     fr = FastColumns.from_spec(design._rhs_spec)

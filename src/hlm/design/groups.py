@@ -12,27 +12,33 @@ import numpy as np
 import pandas as pd
 
 from hlm.errors import DataError, DataWarning, warn
+from hlm.frame import used_levels
 
 
-def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+def factor_codes(column, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Codes (0..J-1, int64) and level labels (object array of str) of one column.
 
     Parameters
     ----------
-    column : pandas.Series
-        Without missing values.
+    column : pandas.Series or array
+        Without missing values (a NumPy array or a pandas extension array such as
+        ``pandas.Categorical``).
     name : str
         The column's name, for warnings.
     """
+    if isinstance(column, pd.Series):
+        column = column.array
+    if isinstance(column, pd.arrays.NumpyExtensionArray):
+        column = column.to_numpy()
     dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy().astype(np.int64)
-        cats = column.cat.categories
+    if isinstance(column, pd.Categorical):
+        codes = column.codes.astype(np.int64)
+        cats = column.categories
         if isinstance(cats.dtype, pd.StringDtype):  # no per-label Python loop
             labels = cats.to_numpy(dtype=object)
         else:
             labels = np.array([str(c) for c in cats], dtype=object)
-        used = np.bincount(codes, minlength=len(labels)) > 0
+        used = used_levels(codes, len(labels))
         if not used.all():
             remap = np.cumsum(used) - 1
             codes, labels = remap[codes], labels[used]
@@ -40,7 +46,7 @@ def factor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     is_object = pd.api.types.is_object_dtype(dtype)
     kind = pd.api.types.infer_dtype(column, skipna=True) if is_object else ""
     if kind in ("mixed-integer", "mixed-integer-float", "mixed"):
-        return _mixed_codes(column, name)
+        return _mixed_codes(pd.Series(column), name)
     if pd.api.types.is_float_dtype(dtype) or kind == "floating":
         warn(
             f"grouping column {name!r} is floating point; its values are used as labels "

@@ -11,6 +11,7 @@ from formulaic import Formula
 from hlm.design.fixed import INTERCEPT
 from hlm.design.groups import factor_codes, interaction_codes
 from hlm.errors import FormulaError, IdentifiabilityError
+from hlm.frame import as_pandas, column_array, table_columns
 from hlm.spec.formula import RandomTerm
 from hlm.spec.tokens import split_top, tokenize
 
@@ -50,13 +51,13 @@ class RandomBlock:
         """Number of levels of the grouping factor."""
         return len(self.levels)
 
-    def Z(self, chunk: pd.DataFrame) -> np.ndarray:
-        """The term's columns of Z for a chunk of rows, shape (n_chunk, S)."""
+    def Z(self, chunk) -> np.ndarray:
+        """The term's columns of Z for a chunk of rows (DataFrame or Columns), (n_chunk, S)."""
         if self._spec is None:
             return np.ones((len(chunk), 1))
         if isinstance(self._spec, SimpleZ):
             return self._spec(chunk)
-        mm = self._spec.get_model_matrix(chunk, na_action="ignore")
+        mm = self._spec.get_model_matrix(as_pandas(chunk), na_action="ignore")
         return np.asarray(mm, dtype=np.float64)
 
 
@@ -67,20 +68,24 @@ class SimpleZ:
     intercept: bool
     names: list
 
-    def __call__(self, chunk: pd.DataFrame) -> np.ndarray:
-        """The columns for a chunk of rows."""
+    def __call__(self, chunk) -> np.ndarray:
+        """The columns for a chunk of rows (a DataFrame or :class:`hlm.frame.Columns`)."""
         out = np.empty((len(chunk), int(self.intercept) + len(self.names)))
         k = 0
         if self.intercept:
             out[:, 0] = 1.0
             k = 1
         for j, name in enumerate(self.names):
-            out[:, k + j] = chunk[name].to_numpy(dtype=np.float64)
+            out[:, k + j] = np.asarray(column_array(chunk, name), dtype=np.float64)
         return out
 
 
-def _is_numeric(col: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+def _is_numeric(values) -> bool:
+    """True for a column (array or Series) of numbers other than booleans."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "fiuc"
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
 def simple_columns(lhs: str) -> tuple[bool, list[str]] | None:
@@ -117,19 +122,17 @@ def required_columns(term: RandomTerm) -> list[str]:
     return cols
 
 
-def build_block(
-    term: RandomTerm, df: pd.DataFrame, factor_cache: dict, sample: pd.DataFrame | None = None
-) -> RandomBlock:
+def build_block(term: RandomTerm, df, factor_cache: dict, sample=None) -> RandomBlock:
     """Code a term's groups and fix its Z coding on the data ``df``.
 
     Parameters
     ----------
     term : RandomTerm
-    df : pandas.DataFrame
+    df : pandas.DataFrame or hlm.frame.Columns
         All (clean) rows; group coding needs every level.
     factor_cache : dict
         Column name -> (codes, labels), shared between terms to code each column once.
-    sample : pandas.DataFrame, optional
+    sample : pandas.DataFrame or hlm.frame.Columns, optional
         Rows that show every level of every discrete column (see
         :func:`hlm.frame.level_complete_sample`); fixes the coding of the term's left side
         without materialising it for all rows.
@@ -137,7 +140,7 @@ def build_block(
     parts = []
     for f in term.factors:
         if f not in factor_cache:
-            factor_cache[f] = factor_codes(df[f], f)
+            factor_cache[f] = factor_codes(column_array(df, f), f)
         parts.append(factor_cache[f])
     codes, levels = interaction_codes(parts)
     columns, zspec = term_coding(term, df if sample is None else sample)
@@ -146,7 +149,7 @@ def build_block(
     return RandomBlock(term, term.group, columns, levels, codes, zspec)
 
 
-def _slope_variables(zspec, df: pd.DataFrame) -> list[tuple[str, list[str]]]:
+def _slope_variables(zspec, df) -> list[tuple[str, list[str]]]:
     """``(slope term, data columns it uses)`` for each non-intercept piece of a term."""
     if isinstance(zspec, SimpleZ):
         return [(n, [n]) for n in zspec.names]
@@ -154,13 +157,14 @@ def _slope_variables(zspec, df: pd.DataFrame) -> list[tuple[str, list[str]]]:
     for st in zspec.structure:
         if st.columns == ["Intercept"]:
             continue
-        variables = sorted(v for v in zspec.term_variables[st.term] if v in df.columns)
+        have = table_columns(df)
+        variables = sorted(v for v in zspec.term_variables[st.term] if v in have)
         if variables:
             out.append((str(st.term), variables))
     return out
 
 
-def term_coding(term: RandomTerm, rows: pd.DataFrame) -> tuple[list[str], object]:
+def term_coding(term: RandomTerm, rows) -> tuple[list[str], object]:
     """Fix how a term's Z is coded, on ``rows``: ``(column names, coding)``.
 
     The coding is None for an intercept-only term, a :class:`SimpleZ` for an intercept and
@@ -172,14 +176,14 @@ def term_coding(term: RandomTerm, rows: pd.DataFrame) -> tuple[list[str], object
     if term.lhs.strip() in ("1", "1 + 0", "0 + 1"):
         return [INTERCEPT], None
     simple = simple_columns(term.lhs)
-    if simple is not None and all(_is_numeric(rows[c]) for c in simple[1]):
+    if simple is not None and all(_is_numeric(column_array(rows, c)) for c in simple[1]):
         intercept, names = simple
         columns = ([INTERCEPT] if intercept else []) + names
         if not columns:
             raise FormulaError(f"random-effects term {term.source!r} has no columns")
         return columns, SimpleZ(intercept, names)
     try:
-        mm = Formula(term.lhs).get_model_matrix(rows, na_action="ignore")
+        mm = Formula(term.lhs).get_model_matrix(as_pandas(rows), na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot build the random effects of {term.source!r}: {exc}") from exc
     columns = [INTERCEPT if c == "Intercept" else c for c in mm.columns]
@@ -188,14 +192,16 @@ def term_coding(term: RandomTerm, rows: pd.DataFrame) -> tuple[list[str], object
     return columns, mm.model_spec
 
 
-def constant_within_groups(values: pd.Series, codes: np.ndarray, J: int) -> bool:
-    """True when ``values`` takes one value within every group (``codes`` in 0..J-1).
+def constant_within_groups(values, codes: np.ndarray, J: int) -> bool:
+    """True when ``values`` (array or Series) takes one value within every group.
+
+    ``codes`` (0..J-1) are the groups.
 
     Numbers count as equal within 1e-9 of the column's largest magnitude (the rule of the
     level-equation checks); anything else is compared by its category code.
     """
     if _is_numeric(values):
-        x = values.to_numpy(dtype=np.float64)
+        x = np.asarray(values, dtype=np.float64)
         tol = 1e-9 * max(float(np.abs(x).max(initial=0.0)), np.finfo(float).tiny)
     else:
         x = pd.factorize(values)[0].astype(np.float64)
@@ -207,7 +213,7 @@ def constant_within_groups(values: pd.Series, codes: np.ndarray, J: int) -> bool
     return bool(np.all(hi - lo <= tol))
 
 
-def _check_slopes_vary(term: RandomTerm, slopes, df: pd.DataFrame, codes, J: int) -> None:
+def _check_slopes_vary(term: RandomTerm, slopes, df, codes, J: int) -> None:
     """Refuse a random slope whose variables are constant within every group.
 
     In a term with a random intercept, the slope of a variable that does not vary within
@@ -216,7 +222,7 @@ def _check_slopes_vary(term: RandomTerm, slopes, df: pd.DataFrame, codes, J: int
     point of a ridge or a boundary).
     """
     for name, variables in slopes:
-        if all(constant_within_groups(df[v], codes, J) for v in variables):
+        if all(constant_within_groups(column_array(df, v), codes, J) for v in variables):
             what = ", ".join(repr(v) for v in variables)
             raise IdentifiabilityError(
                 f"random-effects term {term.source!r}: {what} is constant within every level "

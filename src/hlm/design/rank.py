@@ -25,6 +25,8 @@ def independent_columns(XtX: np.ndarray, names: list[str]) -> tuple[list[int], l
         Names of the dropped columns.
     """
     p = XtX.shape[0]
+    if p and _clearly_full_rank(XtX):
+        return list(range(p)), []
     keep: list[int] = []
     L = np.zeros((p, p))
     for j in range(p):
@@ -45,6 +47,30 @@ def independent_columns(XtX: np.ndarray, names: list[str]) -> tuple[list[int], l
             keep.append(j)
     dropped = [names[j] for j in range(p) if j not in keep]
     return keep, dropped
+
+
+#: the one-shot Cholesky factor answers "every column kept" only when every column keeps
+#: this much more than RANK_TOL**2 of its squared norm, far from the threshold, so that its
+#: rounding (not that of the column-by-column factorisation below) cannot change the answer
+_CLEAR_MARGIN = 100.0
+
+
+def _clearly_full_rank(XtX: np.ndarray) -> bool:
+    """True when one Cholesky factorisation shows no column near the span of earlier ones.
+
+    The common case costs one LAPACK call instead of a solve per column; anything doubtful
+    (a failed factorisation, a column within a factor ``_CLEAR_MARGIN`` of the tolerance)
+    is left to the column-by-column rule.
+    """
+    d = np.diagonal(XtX)
+    if not (d > 0).all():
+        return False
+    try:
+        L = np.linalg.cholesky(XtX)
+    except np.linalg.LinAlgError:
+        return False
+    r = np.diagonal(L) ** 2
+    return bool((r > _CLEAR_MARGIN * RANK_TOL**2 * d).all())
 
 
 def check_response(G: np.ndarray, names: list[str], response: str) -> None:
@@ -104,11 +130,14 @@ def aliased_random_columns(A, blocks, p: int) -> None:
     L = np.linalg.cholesky(XtX)
     for k, block in enumerate(blocks):
         ZXy = A.ZXy[k] if A.basis is None else A.ZXy[k] @ A.basis
-        Zx = ZXy[:, :, :p]  # (J, S, p)
+        J, S = ZXy.shape[:2]
+        # every column of the term at once: W[:, g * S + a] = L^{-1} X' z_a (group g)
+        W = np.linalg.solve(L, ZXy[:, :, :p].reshape(J * S, p).T)
+        inside = (W * W).sum(axis=0).reshape(J, S).sum(axis=0)  # ||L^{-1} X'Z_a||^2
+        totals = np.einsum("jaa->a", A.ZZ[k])
         for a, column in enumerate(block.columns):
-            total = float(A.ZZ[k][:, a, a].sum())
-            W = np.linalg.solve(L, Zx[:, a, :].T)  # (p, J)
-            residual = total - float(np.einsum("ij,ij->", W, W))
+            total = float(totals[a])
+            residual = total - float(inside[a])
             if total > 0 and residual <= ALIAS_TOL * total:
                 raise IdentifiabilityError(
                     f"the random effects {column!r} of term {block.term.source!r} are linear "

@@ -25,7 +25,8 @@ THETA_MIN, THETA_MAX = 0.05, 10.0
 
 def start_theta(model) -> np.ndarray:
     """A starting theta for ``model`` (lme4's identity start, moment estimates for scalars)."""
-    theta = model.cov.start()
+    cov = model.cov
+    theta = cov.start()
     A = model.A
     G = A.model_G()
     p = G.shape[0] - 1
@@ -37,27 +38,32 @@ def start_theta(model) -> np.ndarray:
     ee = float(coef @ G @ coef)
     for k, block in enumerate(model.blocks):
         ZXy = A.ZXy[k] if A.basis is None else A.ZXy[k] @ A.basis
-        sl = model.cov.slices[k]
-        rows, cols = model.cov.rows[k], model.cov.cols[k]
-        values = theta[sl].copy()
+        ZZ = A.ZZ[k]
+        # theta position of each column's diagonal element of lambda (packed column-wise)
+        diagonal = np.flatnonzero(cov.rows[k] == cov.cols[k]) + cov.slices[k].start
         for a in range(block.S):
-            ratio = _one_way_ratio(A.ZZ[k][:, a, a], ZXy[:, a, :] @ coef, ee, model.n, p)
+            ratio = _one_way_ratio(ZZ[:, a, a], ZXy[:, a, :] @ coef, ee, model.n, p)
             if ratio is not None:
-                values[(rows == a) & (cols == a)] = ratio
-        theta[sl] = values
+                theta[diagonal[a]] = ratio
     return theta
 
 
 def _one_way_ratio(zz, ze, ee, n, p):
     """theta of one column z from the one-way ANOVA of the OLS residuals, or None."""
-    ok = zz > 0
-    J = int(ok.sum())
+    if (zz > 0).all():  # the common case: every group has rows, no selection to make
+        J = len(zz)
+    else:
+        ok = zz > 0
+        J = int(ok.sum())
+        zz, ze = zz[ok], ze[ok]
     dof = n - J - p
     if J < 2 or dof <= 0:
         return None
-    ssb = float((ze[ok] ** 2 / zz[ok]).sum())
+    ssb = float((ze**2 / zz).sum())
     sigma2 = (ee - ssb) / dof
     if not sigma2 > 0:
         return None
-    tau2 = (ssb - J * sigma2) / float(zz[ok].sum())
-    return float(np.clip(np.sqrt(max(tau2, 0.0) / sigma2), THETA_MIN, THETA_MAX))
+    tau2 = (ssb - J * sigma2) / float(zz.sum())
+    # min/max as np.clip on a scalar (NaN stays NaN), without its call overhead
+    ratio = float(np.sqrt(max(tau2, 0.0) / sigma2))
+    return min(max(ratio, THETA_MIN), THETA_MAX)
