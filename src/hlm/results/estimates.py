@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
+from scipy.linalg import lapack
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,27 @@ def transform_matrix(shift: np.ndarray, scale: np.ndarray, intercept: int | None
     return T
 
 
-def estimates_at(model, theta: np.ndarray) -> Estimates:
-    """Profile out beta and sigma at ``theta`` and read off every estimate."""
-    crit = model.objective(theta)
+def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Estimates:
+    """Profile out beta and sigma at ``theta`` and read off every estimate.
+
+    Parameters
+    ----------
+    model : LinearMixedModel
+    theta : ndarray (ntheta,)
+    criterion : float, optional
+        ``model.objective(theta)`` when the caller already has it (the optimizer's value at
+        its optimum).  When the model's factor still holds ``theta`` (the optimizer's last
+        evaluation was there) it is used as it is and the factor is not formed again;
+        otherwise the criterion is evaluated, which also moves the factor to ``theta``.
+    """
+    if (
+        criterion is not None
+        and np.isfinite(criterion)
+        and np.array_equal(getattr(model, "_chol_theta", None), theta)
+    ):
+        crit = float(criterion)  # the factor already holds theta: one evaluation saved
+    else:
+        crit = model.objective(theta)
     c = model.chol
     A = model.A
     p = model.p
@@ -78,18 +98,39 @@ def estimates_at(model, theta: np.ndarray) -> Estimates:
         beta[icol] += cy
     d = model.n - p if model.reml else model.n
     sigma2 = c.pwrss() * sy**2 / d
-    RXinv = c.RX_inv()
+    RXinv = _upper_inverse(c.Lxx, c.p)
     vcov = sigma2 * (T @ RXinv @ RXinv.T @ T.T)
     u = c.u(beta_s)
     lams = c.lams
     b = [sy * (uk @ lam.T) for uk, lam in zip(u, lams, strict=True)]
     Sigma = [sigma2 * (lam @ lam.T) for lam in lams]
-
-    def b_var():
-        # the factor may have moved to another theta since (profiles, refits)
-        if not np.array_equal(getattr(model, "_chol_theta", None), theta):
-            model.objective(theta)
-        V = model.chol.conditional_variances()
-        return [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]
-
+    b_var = partial(conditional_variances, model, theta, sigma2, lams)
     return Estimates(theta, crit, beta, vcov, float(np.sqrt(sigma2)), b, Sigma, b_var)
+
+
+def _upper_inverse(Lxx: np.ndarray, p: int) -> np.ndarray:
+    """``R_X^{-1}`` with ``R_X = Lxx[:p, :p]'``, the factor's ``RX_inv()``.
+
+    The same LAPACK triangular solve (``trtrs`` against the identity) that
+    ``scipy.linalg.solve_triangular`` makes there, called directly: for a handful of columns
+    the wrapper's checks cost more than the solve, and the numbers are the same.
+    """
+    if p == 0:
+        return np.zeros((0, 0))
+    x, info = lapack.dtrtrs(Lxx[:p, :p], np.eye(p), lower=1, trans=1)
+    if info > 0:
+        raise np.linalg.LinAlgError(f"singular R_X: resolution failed at diagonal {info - 1}")
+    return x
+
+
+def conditional_variances(model, theta, sigma2, lams) -> list[np.ndarray]:
+    """Conditional variances of the random effects at ``theta``, (J_k, S_k, S_k) per term.
+
+    ``Estimates.b_var`` calls this on first use (bound with :func:`functools.partial`, so a
+    result pickles); the model's factor may have moved to another theta since (profiles,
+    refits, the convergence checks), and is then formed again at ``theta``.
+    """
+    if not np.array_equal(getattr(model, "_chol_theta", None), theta):
+        model.objective(theta)
+    V = model.chol.conditional_variances()
+    return [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]
