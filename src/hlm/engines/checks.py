@@ -171,8 +171,8 @@ def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> F
         return float(model.objective(x))
 
     bound = _diagonal(model.cov) & (theta < DELTA)
-    at_bound = np.flatnonzero(bound)
-    free = np.flatnonzero(~bound)
+    at_bound = bound.nonzero()[0]
+    free = (~bound).nonzero()[0]
     has_gradient = bool(getattr(model, "has_gradient", False))
     if derivatives == "gradient" and not has_gradient:
         raise ValueError("derivatives='gradient' needs a model with an analytic gradient")
@@ -199,8 +199,10 @@ def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> F
     # lme4's pmin(|R^{-1} g|, |g|); where H is not positive definite there is no scaled
     # gradient (lme4: "unable to evaluate scaled gradient") and the Hessian check speaks
     mingrad = np.minimum(np.abs(scaled_free), np.abs(g_free))
-    # np.nanmax without its checks and warnings (mingrad >= 0 or NaN)
-    max_grad = float(mingrad[~np.isnan(mingrad)].max()) if np.isfinite(mingrad).any() else np.nan
+    # np.nanmax where some value is finite (else NaN), on a few plain floats
+    values = mingrad.tolist()
+    finite = any(math.isfinite(v) for v in values)
+    max_grad = max(v for v in values if v == v) if finite else np.nan
     messages, names = [], None
     if max_grad > GRAD_TOL or _hessian_suspect(eig, hess_tol) or at_bound.size:
         # (the common case, nothing to report, skips this and forms no names)

@@ -76,10 +76,13 @@ def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Es
         evaluation was there) it is used as it is and the factor is not formed again;
         otherwise the criterion is evaluated, which also moves the factor to ``theta``.
     """
+    held = getattr(model, "_chol_theta", None)  # the theta the factor holds
     if (
         criterion is not None
         and np.isfinite(criterion)
-        and np.array_equal(getattr(model, "_chol_theta", None), theta)
+        and held is not None
+        and held.shape == theta.shape
+        and bool((held == theta).all())
     ):
         crit = float(criterion)  # the factor already holds theta: one evaluation saved
     else:
