@@ -5,7 +5,7 @@ from __future__ import annotations
 from hlm.engines.checks import check_fit
 from hlm.engines.log import FitLog, fit_notes
 from hlm.engines.profiled import minimize_bobyqa, polish_boundary
-from hlm.engines.quasi_newton import minimize_lbfgsb
+from hlm.engines.quasi_newton import STEP, minimize_lbfgsb
 from hlm.engines.start import start_theta
 from hlm.engines.theta_scale import ScaledTheta
 from hlm.results.estimates import estimates_at
@@ -47,6 +47,11 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
     else:  # BOBYQA keeps lme4's start; the gradient path starts from moment estimates
         x0 = m.start(start_theta(model)) if use_gradient else cov.start()
     if use_gradient:
+        compiled = None
+        if model.chol.fused:  # one term: the whole minimisation in one compiled call
+            from hlm.engines._numba_bfgs import one_term_minimizer
+
+            compiled = one_term_minimizer(model, STEP / m.factor)
         opt = minimize_lbfgsb(
             m.objective_and_gradient,
             m.objective,
@@ -54,6 +59,7 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
             lower,
             cov.diagonal_mask(),
             maxeval=maxeval,
+            compiled=compiled,
         )
     else:
         opt = minimize_bobyqa(m.objective, x0, lower, maxeval=maxeval)

@@ -38,7 +38,7 @@ STEP = 0.2
 PROBE = 1e-2
 
 
-def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult:
+def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000, compiled=None) -> OptResult:
     """Minimise ``f`` over ``x >= lower`` given ``fg(x) -> (f, grad)``.
 
     Parameters
@@ -51,6 +51,10 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
     diagonal : ndarray of bool
         Elements of theta that are diagonal elements of some lambda.
     maxeval : int
+    compiled : callable, optional
+        ``compiled(z0, lower_z, gtol, ftol, maxfun) -> (z, f, g, B, message, converged,
+        nfev)``: the compiled BFGS of :mod:`hlm.engines._numba_bfgs` on the same criterion
+        in the variables ``z = x / STEP``; used instead of scipy's L-BFGS-B when given.
     """
     t0 = time.perf_counter()
     # L-BFGS-B's first step has length 1 in its variables; in theta that overshoots
@@ -78,20 +82,31 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
     x = best[1]
     message, converged = "", False
     for _ in range(4):  # a restart only follows a successful boundary probe
-        res = minimize(
-            fg_z,
-            x,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": FTOL, "gtol": GTOL, "maxiter": 1000, "maxfun": maxeval},
-        )
-        message, converged = str(res.message), bool(res.success)
+        if compiled is not None:  # the whole minimisation in one compiled call
+            xc, fc, gc, B, message, converged, nfev = compiled(
+                x, lower, GTOL, FTOL, max(maxeval - count[0], 1)
+            )
+            count[0] += nfev
+            if fc < best[0]:
+                best[0], best[1], best_grad[0] = fc, xc, gc
+        else:
+            res = minimize(
+                fg_z,
+                x,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"ftol": FTOL, "gtol": GTOL, "maxiter": 1000, "maxfun": maxeval},
+            )
+            message, converged = str(res.message), bool(res.success)
         if not converged and best_grad[0] is not None:
             # a line search that fails at the optimum (rounding) is not a failure when the
             # quasi-Newton model predicts no worthwhile decrease from the best point
             pg = np.where((best[1] <= lower) & (best_grad[0] > 0), 0.0, best_grad[0])
-            predicted = 0.5 * float(pg @ res.hess_inv.matvec(pg))
+            if compiled is not None:
+                predicted = _predicted(B, pg)
+            else:
+                predicted = 0.5 * float(pg @ res.hess_inv.matvec(pg))
             if predicted < PREDICTED_DECREASE:
                 message += f" (predicted decrease {predicted:.1e}: converged)"
                 converged = True
@@ -102,7 +117,10 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000) -> OptResult
             break
         best[0], best[1] = probe
         x = best[1]
-    optimizer = "L-BFGS-B (analytic gradient)"
+    if compiled is not None:
+        optimizer = "BFGS with bounds (analytic gradient, compiled)"
+    else:
+        optimizer = "L-BFGS-B (analytic gradient)"
     if not converged:
         # finish derivative-free from the best point; its evaluations are counted too
         fb = minimize_bobyqa(f_z, best[1], lower, maxeval=max(maxeval - count[0], 1))
@@ -130,3 +148,14 @@ def _boundary_probe(f, x, fx, diagonal, count):
         if ft < fx - 1e-10 * max(1.0, abs(fx)):
             return ft, trial
     return None
+
+
+def _predicted(B, pg) -> float:
+    """``pg' B^{-1} pg / 2`` on the variables the projected gradient leaves free."""
+    free = pg != 0.0
+    if not free.any():
+        return 0.0
+    try:
+        return 0.5 * float(pg[free] @ np.linalg.solve(B[np.ix_(free, free)], pg[free]))
+    except np.linalg.LinAlgError:
+        return np.inf

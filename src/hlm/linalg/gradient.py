@@ -20,7 +20,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from hlm.linalg import batched
-from hlm.linalg.blocked import group_kernels
+from hlm.linalg.blocked import group_kernels, one_term_kernels
 
 
 def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
@@ -37,6 +37,13 @@ def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
     A = chol.A
     p = chol.p
     lam = chol.lams[0]
+    if chol._parts is not None:  # the update ran fused: so does the gradient
+        grad = np.empty(len(chol.cov.rows[0]))
+        one_term_kernels().gradient_one_term(
+            lam, A.ZZ[0], A.ZXy[0], chol.L1, chol.W1, chol.Lxx, reml, float(n - p if reml else n),
+            chol.cov.rows[0], chol.cov.cols[0], grad,
+        )
+        return grad
     L = chol.L1
     ZZ = A.ZZ[0]
     ZXy = A.ZXy[0] if A.basis is None else A.ZXy[0] @ A.basis
