@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from scipy.linalg import lapack
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,9 @@ def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Es
     model : LinearMixedModel
     theta : ndarray (ntheta,)
     criterion : float, optional
-        ``model.objective(theta)`` when the caller already has it (the optimizer's value at
-        its optimum).  When the model's factor still holds ``theta`` (the optimizer's last
-        evaluation was there) it is used as it is and the factor is not formed again;
+        The criterion at ``theta`` when the caller already has it (the optimizer's value at
+        its optimum).  Given and finite, and with the model's factor still at ``theta``
+        (the optimizer's last evaluation was there), the factor is not formed again;
         otherwise the criterion is evaluated, which also moves the factor to ``theta``.
     """
     held = getattr(model, "_chol_theta", None)  # the theta the factor holds
@@ -84,7 +83,9 @@ def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Es
         and held.shape == theta.shape
         and bool((held == theta).all())
     ):
-        crit = float(criterion)  # the factor already holds theta: one evaluation saved
+        # the factor already holds theta: read the criterion off it, as model.objective
+        # would after forming it again (one evaluation saved)
+        crit = model._criterion_from_chol()
     else:
         crit = model.objective(theta)
     c = model.chol
@@ -101,7 +102,7 @@ def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Es
         beta[icol] += cy
     d = model.n - p if model.reml else model.n
     sigma2 = c.pwrss() * sy**2 / d
-    RXinv = _upper_inverse(c.Lxx, c.p)
+    RXinv = c.RX_inv()
     vcov = sigma2 * (T @ RXinv @ RXinv.T @ T.T)
     u = c.u(beta_s)
     lams = c.lams
@@ -109,21 +110,6 @@ def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Es
     Sigma = [sigma2 * (lam @ lam.T) for lam in lams]
     b_var = partial(conditional_variances, model, theta, sigma2, lams)
     return Estimates(theta, crit, beta, vcov, float(np.sqrt(sigma2)), b, Sigma, b_var)
-
-
-def _upper_inverse(Lxx: np.ndarray, p: int) -> np.ndarray:
-    """``R_X^{-1}`` with ``R_X = Lxx[:p, :p]'``, the factor's ``RX_inv()``.
-
-    The same LAPACK triangular solve (``trtrs`` against the identity) that
-    ``scipy.linalg.solve_triangular`` makes there, called directly: for a handful of columns
-    the wrapper's checks cost more than the solve, and the numbers are the same.
-    """
-    if p == 0:
-        return np.zeros((0, 0))
-    x, info = lapack.dtrtrs(Lxx[:p, :p], np.eye(p), lower=1, trans=1)
-    if info > 0:
-        raise np.linalg.LinAlgError(f"singular R_X: resolution failed at diagonal {info - 1}")
-    return x
 
 
 def conditional_variances(model, theta, sigma2, lams) -> list[np.ndarray]:
