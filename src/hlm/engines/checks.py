@@ -39,10 +39,12 @@ fit is unaffected, and the note says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg import lapack
 
 from hlm.errors import ConvergenceWarning, warn
 
@@ -153,10 +155,10 @@ def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> F
     FitChecks
     """
     theta = np.asarray(theta, dtype=float)
-    names = model.theta_names
-    notes = tuple(n for n in [scale_note(model)] if n)
+    note = scale_note(model)
+    notes = (note,) if note else ()
     ntheta = theta.size
-    if not np.isfinite(criterion):
+    if not math.isfinite(criterion):
         empty = np.full(0, np.nan)
         return FitChecks(
             "skipped", np.full(ntheta, np.nan), np.full(ntheta, np.nan), np.nan,
@@ -168,8 +170,9 @@ def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> F
         count[0] += 1
         return float(model.objective(x))
 
-    bound = model.cov.diagonal_mask() & (theta < DELTA)
-    free = np.flatnonzero(~bound)
+    bound = _diagonal(model.cov) & (theta < DELTA)
+    at_bound = bound.nonzero()[0]
+    free = (~bound).nonzero()[0]
     has_gradient = bool(getattr(model, "has_gradient", False))
     if derivatives == "gradient" and not has_gradient:
         raise ValueError("derivatives='gradient' needs a model with an analytic gradient")
@@ -184,19 +187,29 @@ def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> F
         g_free, H = _derivatives(f, theta, criterion, free, full)
     gradient = np.full(ntheta, np.nan)
     gradient[free] = g_free
-    for i in np.flatnonzero(bound):
+    for i in at_bound:
         step = theta.copy()
         step[i] += DELTA
         gradient[i] = (f(step) - criterion) / DELTA
     hess_tol = max(HESS_TOL, 10.0 * 4.0 * _EPS * max(abs(criterion), 1.0) / DELTA**2)
     eig = np.linalg.eigvalsh(H) if H.size and np.isfinite(H).all() else np.diag(H).copy()
     scaled = np.full(ntheta, np.nan)
-    scaled[free] = _scaled_gradient(g_free, H, full)
+    scaled_free = _scaled_gradient(g_free, H, full)
+    scaled[free] = scaled_free
     # lme4's pmin(|R^{-1} g|, |g|); where H is not positive definite there is no scaled
     # gradient (lme4: "unable to evaluate scaled gradient") and the Hessian check speaks
-    mingrad = np.minimum(np.abs(scaled[free]), np.abs(g_free))
-    max_grad = float(np.nanmax(mingrad)) if np.isfinite(mingrad).any() else np.nan
-    messages = _messages(model, names, free, bound, gradient, mingrad, H, eig, hess_tol)
+    mingrad = np.minimum(np.abs(scaled_free), np.abs(g_free))
+    # np.nanmax where some value is finite (else NaN), on a few plain floats
+    values = mingrad.tolist()
+    finite = any(math.isfinite(v) for v in values)
+    max_grad = max(v for v in values if v == v) if finite else np.nan
+    messages, names = [], None
+    if max_grad > GRAD_TOL or _hessian_suspect(eig, hess_tol) or at_bound.size:
+        # (the common case, nothing to report, skips this and forms no names)
+        names = model.theta_names
+        messages = _messages(
+            model, names, free, at_bound, gradient, mingrad, max_grad, H, eig, hess_tol
+        )
     for msg in messages:
         warn(msg, ConvergenceWarning)
     for a in (gradient, scaled, H, eig):
@@ -209,12 +222,29 @@ def check_fit(model, theta, criterion: float, *, derivatives: str = "auto") -> F
         hessian=H,
         hessian_eigenvalues=eig,
         hessian_tol=hess_tol,
-        at_bound=tuple(names[i] for i in np.flatnonzero(bound)),
+        at_bound=tuple(names[i] for i in at_bound),
         evaluations=count[0],
         ok=not messages,
         messages=tuple(messages),
         notes=notes,
     )
+
+
+def _diagonal(cov) -> np.ndarray:
+    """``cov.diagonal_mask()``: True where theta is a diagonal element of some lambda.
+
+    Read off the (row, column) pairs of each term, which theta packs one term after
+    another; the same mask as the bounds give, without forming them.
+    """
+    rows, cols = getattr(cov, "rows", None), getattr(cov, "cols", None)
+    if rows is None or cols is None:
+        return cov.diagonal_mask()
+    return np.concatenate([r == c for r, c in zip(rows, cols, strict=True)] or [np.zeros(0, bool)])
+
+
+def _hessian_suspect(eig: np.ndarray, tol: float) -> bool:
+    """True unless every eigenvalue is above ``tol`` (then no Hessian message can arise)."""
+    return bool(eig.size) and not eig.min() > tol
 
 
 def _derivatives(f, theta, f0, free, full):
@@ -255,16 +285,18 @@ def _from_gradient(model, theta, free, count):
     for k >= 3 free components this is cheaper than lme4's ``2 k^2`` evaluations, and the
     gradient is exact rather than a difference.
     """
-    count[0] += 1
-    g0 = np.asarray(model.objective_and_gradient(theta)[1], dtype=float)[free]
     k = free.size
-    H = np.zeros((k, k))
+    G = np.empty((k + 1, theta.size))  # the gradient at theta, then at each step
+    G[0] = model.objective_and_gradient(theta)[1]
     for j in range(k):
         x = theta.copy()
         x[free[j]] += DELTA
-        count[0] += 1
-        gj = np.asarray(model.objective_and_gradient(x)[1], dtype=float)[free]
-        H[:, j] = (gj - g0) / DELTA
+        G[j + 1] = model.objective_and_gradient(x)[1]
+    count[0] += k + 1
+    if k < theta.size:
+        G = G[:, free]
+    g0 = G[0]
+    H = ((G[1:] - g0) / DELTA).T  # column j: the change of the gradient along step j
     return g0, (H + H.T) / 2.0
 
 
@@ -283,18 +315,23 @@ def _scaled_gradient(g, H, full):
         L = np.linalg.cholesky(H)
     except np.linalg.LinAlgError:
         return np.full(g.size, np.nan)
-    return la.solve_triangular(L.T, g, lower=False)
+    # R = L' is upper triangular and Fortran ordered: LAPACK's trtrs directly, as
+    # scipy.linalg.solve_triangular(L.T, g) calls it, without the wrapper's cost on a k x k
+    x, info = lapack.dtrtrs(L.T, g, lower=0)
+    if info != 0:
+        return la.solve_triangular(L.T, g, lower=False)  # the wrapper's own error
+    return x
 
 
-def _messages(model, names, free, bound, gradient, mingrad, H, eig, tol) -> list[str]:
+def _messages(model, names, free, at_bound, gradient, mingrad, max_grad, H, eig, tol) -> list[str]:
     """Warnings a user can act on, one per problem found."""
     crit = "REML criterion" if model.reml else "deviance"
     out = []
-    if np.isfinite(mingrad).any() and np.nanmax(mingrad) > GRAD_TOL:
+    if max_grad > GRAD_TOL:
         worst = names[free[int(np.nanargmax(mingrad))]]
         out.append(
             f"the fit may not have converged: the scaled gradient of the {crit} at the optimum "
-            f"is {np.nanmax(mingrad):.3g} (theta component {worst!r}; lme4's tolerance is "
+            f"is {max_grad:.3g} (theta component {worst!r}; lme4's tolerance is "
             f"{GRAD_TOL}); refit starting from this optimum (theta0=res.theta) or with a "
             "larger maxeval, and compare; if it persists, simplify the random effects (drop a "
             "random slope, or use uncorrelated terms (x || g))"
@@ -318,7 +355,7 @@ def _messages(model, names, free, bound, gradient, mingrad, H, eig, tol) -> list
                 "do not determine some variance parameters (e.g. two terms describing the "
                 "same variation); simplify the random-effects structure"
             )
-    for i in np.flatnonzero(bound):
+    for i in at_bound:
         if gradient[i] < -GRAD_TOL:
             out.append(
                 f"the {crit} still decreases when {names[i]!r} moves away from zero (slope "
@@ -346,7 +383,13 @@ def scale_note(model) -> str | None:
     standard deviations are those of the columns of X (on the rows that fixed the scaling).
     """
     scale = np.asarray(model.A.out_scale[:-1], dtype=float)
-    cols = [(n, s) for n, s in zip(model.fixed_names, scale, strict=True) if n != "(Intercept)"]
+    names = model.fixed_names
+    spreads = [s for n, s in zip(names, scale.tolist(), strict=True) if n != "(Intercept)"]
+    if spreads:  # the usual case first, on plain floats: all spreads in range, no note
+        lo, hi = min(spreads), max(spreads)
+        if lo > 0 and hi / lo <= SCALE_RATIO and 1 / SCALE_RATIO <= lo and hi <= SCALE_RATIO:
+            return None
+    cols = [(n, s) for n, s in zip(names, scale, strict=True) if n != "(Intercept)"]
     if not cols:
         return None
     lo = min(cols, key=lambda c: c[1])

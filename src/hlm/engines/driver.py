@@ -8,6 +8,7 @@ from hlm.engines.profiled import minimize_bobyqa, polish_boundary
 from hlm.engines.quasi_newton import STEP, minimize_lbfgsb
 from hlm.engines.start import start_theta
 from hlm.engines.theta_scale import ScaledTheta
+from hlm.results.estimates import estimates_at
 
 
 def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str = "auto"):
@@ -71,6 +72,10 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
     )
     notes, singular = fit_notes(model, theta, None if converged else stalled)
     evaluations = model.evaluations - start_evals
+    # the estimates first, while the factor still holds the optimum (often the optimizer's
+    # last evaluation): the checks below move it to nearby points
+    theta_model = m.to_theta(theta)
+    est = estimates_at(model, theta_model, crit)
     checks = check_fit(m, theta, crit)  # lme4's checkConv: gradient, Hessian, scales
     log = FitLog(
         engine="profiled",
@@ -82,4 +87,4 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
         warnings=tuple(notes) + checks.messages + checks.notes,
         checks=checks.as_dict(),
     )
-    return MixedModelResult.from_model(model, m.to_theta(theta), singular=singular, fit_log=log)
+    return MixedModelResult.from_model(model, theta_model, singular=singular, fit_log=log, est=est)

@@ -43,6 +43,10 @@ def model_copy(model, *, A=None, method=None, p=None, fixed_names=None):
         m.fixed_names = list(fixed_names)
     m.chol = BlockedCholesky(m.A, m.cov)
     m.evaluations = 0
+    # the new factor holds no theta yet, and gradients remembered by the original (a shared
+    # dict after copy.copy) belong to its cross-products, not to these
+    m.__dict__.pop("_chol_theta", None)
+    m.__dict__.pop("_gradient_memo", None)
     return m
 
 

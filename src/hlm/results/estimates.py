@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -61,9 +62,32 @@ def transform_matrix(shift: np.ndarray, scale: np.ndarray, intercept: int | None
     return T
 
 
-def estimates_at(model, theta: np.ndarray) -> Estimates:
-    """Profile out beta and sigma at ``theta`` and read off every estimate."""
-    crit = model.objective(theta)
+def estimates_at(model, theta: np.ndarray, criterion: float | None = None) -> Estimates:
+    """Profile out beta and sigma at ``theta`` and read off every estimate.
+
+    Parameters
+    ----------
+    model : LinearMixedModel
+    theta : ndarray (ntheta,)
+    criterion : float, optional
+        The criterion at ``theta`` when the caller already has it (the optimizer's value at
+        its optimum).  Given and finite, and with the model's factor still at ``theta``
+        (the optimizer's last evaluation was there), the factor is not formed again;
+        otherwise the criterion is evaluated, which also moves the factor to ``theta``.
+    """
+    held = getattr(model, "_chol_theta", None)  # the theta the factor holds
+    if (
+        criterion is not None
+        and np.isfinite(criterion)
+        and held is not None
+        and held.shape == theta.shape
+        and bool((held == theta).all())
+    ):
+        # the factor already holds theta: read the criterion off it, as model.objective
+        # would after forming it again (one evaluation saved)
+        crit = model._criterion_from_chol()
+    else:
+        crit = model.objective(theta)
     c = model.chol
     A = model.A
     p = model.p
@@ -84,12 +108,18 @@ def estimates_at(model, theta: np.ndarray) -> Estimates:
     lams = c.lams
     b = [sy * (uk @ lam.T) for uk, lam in zip(u, lams, strict=True)]
     Sigma = [sigma2 * (lam @ lam.T) for lam in lams]
-
-    def b_var():
-        # the factor may have moved to another theta since (profiles, refits)
-        if not np.array_equal(getattr(model, "_chol_theta", None), theta):
-            model.objective(theta)
-        V = model.chol.conditional_variances()
-        return [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]
-
+    b_var = partial(conditional_variances, model, theta, sigma2, lams)
     return Estimates(theta, crit, beta, vcov, float(np.sqrt(sigma2)), b, Sigma, b_var)
+
+
+def conditional_variances(model, theta, sigma2, lams) -> list[np.ndarray]:
+    """Conditional variances of the random effects at ``theta``, (J_k, S_k, S_k) per term.
+
+    ``Estimates.b_var`` calls this on first use (bound with :func:`functools.partial`, so a
+    result pickles); the model's factor may have moved to another theta since (profiles,
+    refits, the convergence checks), and is then formed again at ``theta``.
+    """
+    if not np.array_equal(getattr(model, "_chol_theta", None), theta):
+        model.objective(theta)
+    V = model.chol.conditional_variances()
+    return [sigma2 * (lam @ Vk @ lam.T) for Vk, lam in zip(V, lams, strict=True)]

@@ -22,8 +22,9 @@ from hlm.results.tables import (
 class MixedModelResult(InferenceMethods, DisplayMethods):
     """A fitted linear mixed model (REML or ML).
 
-    Built once, by :meth:`from_model`; every attribute is computed there.  Display methods
-    (``summary``, ``str``) only format.
+    Built once, by :meth:`from_model`; every number is computed there.  The pandas views
+    of the fixed effects (``fixef``, ``fixef_se``, ``vcov``) are made from those numbers on
+    first access.  Display methods (``summary``, ``str``) only format.
 
     Attributes
     ----------
@@ -55,10 +56,8 @@ class MixedModelResult(InferenceMethods, DisplayMethods):
         self.loglik = -0.5 * self.criterion
         self.aic = self.criterion + 2.0 * self.npar
         self.bic = self.criterion + self.npar * np.log(model.n)
-        names = model.fixed_names
-        self.fixef = pd.Series(est.beta, index=names, name="estimate")
-        self.vcov = pd.DataFrame(est.vcov, index=names, columns=names)
-        self.fixef_se = pd.Series(np.sqrt(np.diag(est.vcov)), index=names, name="se")
+        # fixef, fixef_se and vcov are pandas objects built on first access (below): with
+        # string labels they cost more to make than the rest of the result together
         self.sigma = float(est.sigma)
         self.nobs = int(model.n)
         self.n_dropped = int(model.frame.n_dropped)
@@ -73,10 +72,35 @@ class MixedModelResult(InferenceMethods, DisplayMethods):
         self._groups = unique_group_names([b.group for b in model.blocks])
 
     @classmethod
-    def from_model(cls, model, theta, *, singular: bool, fit_log) -> MixedModelResult:
-        """Profile out beta and sigma at ``theta`` and build the result."""
-        est = estimates_at(model, np.asarray(theta, dtype=float))
+    def from_model(cls, model, theta, *, singular: bool, fit_log, est=None) -> MixedModelResult:
+        """Profile out beta and sigma at ``theta`` and build the result.
+
+        ``est``: the :class:`~hlm.results.estimates.Estimates` at ``theta`` when the caller
+        has already read them off (:func:`hlm.results.estimates.estimates_at`).
+        """
+        if est is None:
+            est = estimates_at(model, np.asarray(theta, dtype=float))
         return cls(model=model, est=est, singular=singular, fit_log=fit_log)
+
+    # ------------------------------------------------------------------ fixed effects
+    # Built on first access from the estimates and cached in the instance (so they pickle
+    # and copy with it, and assigning one replaces it, as a plain attribute would).
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates, indexed by the fixed-effect column names."""
+        return pd.Series(self._est.beta, index=self.model.fixed_names, name="estimate")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effect estimates, labelled by column name."""
+        names = self.model.fixed_names
+        return pd.DataFrame(self._est.vcov, index=names, columns=names)
+
+    @cached_property
+    def fixef_se(self) -> pd.Series:
+        """Standard errors of the fixed effects: square roots of the diagonal of ``vcov``."""
+        se = np.sqrt(np.diag(self._est.vcov))
+        return pd.Series(se, index=self.model.fixed_names, name="se")
 
     # ------------------------------------------------------------------ tables
     def fixef_table(self, df="satterthwaite") -> pd.DataFrame:
