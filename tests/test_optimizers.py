@@ -68,3 +68,30 @@ def test_a_step_cut_at_a_bound_lands_on_it():
     res = hlm.fit("y ~ x + (x | g)", data, method="ML", optimizer="lbfgsb")
     assert res.criterion == pytest.approx(84.984212025606, abs=1e-7)
     assert res.converged
+
+
+def test_compiled_search_does_not_chase_rounding_noise():
+    """Near the optimum of a large criterion (~3e5) the first-order decrease of a step falls
+    below the criterion's rounding; the line search must stop there, not bisect 30 times.
+
+    Checked against scipy's L-BFGS-B on the NumPy path (same criterion to 1e-6)."""
+    import hlm.linalg.blocked as blocked
+
+    rng = np.random.default_rng(20240611)
+    n, J = 100_000, 1_000
+    X = rng.standard_normal((n, 9))
+    g = rng.integers(0, J, n)
+    b = rng.standard_normal((J, 2)) * [1.0, 0.5]
+    y = 1.0 + X @ np.linspace(0.5, -0.3, 9) + b[g, 0] + b[g, 1] * X[:, 0] + rng.standard_normal(n)
+    df = pd.DataFrame(X, columns=[f"x{k}" for k in range(1, 10)]).assign(y=y, g=g)
+    formula = "y ~ " + " + ".join(f"x{k}" for k in range(1, 10)) + " + (1 + x1 | g)"
+    res = hlm.fit(formula, df, method="ML")
+    assert "compiled" in res.fit_log.optimizer
+    assert res.fit_log.evaluations <= 30
+    saved = list(blocked._GROUP_KERNELS)
+    blocked._GROUP_KERNELS[:] = [None]
+    try:
+        ref = hlm.fit(formula, df, method="ML", optimizer="lbfgsb")
+    finally:
+        blocked._GROUP_KERNELS[:] = saved
+    assert res.criterion == pytest.approx(ref.criterion, abs=1e-6)

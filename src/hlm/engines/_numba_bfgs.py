@@ -22,9 +22,10 @@ textbook active-set quasi-Newton method:
   first move) and ``B`` starts as ``(y'y / s'y) I`` after it (Nocedal & Wright, eq. 6.20).
 
 It stops when the largest projected gradient is at most ``gtol`` (:data:`PGTOL`), when an
-iteration lowers the criterion by at most ``ftol`` relative to its size (:data:`FTOL_STOP`,
-as L-BFGS-B's ``factr``), or when the line search finds no lower point (:data:`NO_DECREASE`:
-rounding level; the caller judges it by the decrease the model still predicts).
+iteration lowers the criterion, or the next step would lower it to first order, by at most
+``ftol`` relative to its size (:data:`FTOL_STOP`, as L-BFGS-B's ``factr``), or when the
+line search finds no lower point (:data:`NO_DECREASE`: rounding level; the caller judges it
+by the decrease the model still predicts).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from hlm.linalg._numba_one_term import criterion_gradient
 C1 = 1e-4
 C2 = 0.9
 #: most evaluations in one line search
-MAX_LINE = 40
+MAX_LINE = 30
 #: status codes returned by :func:`bfgs_bounded`
 PGTOL, FTOL_STOP, NO_DECREASE, MAXFUN, NO_DESCENT, NOT_FINITE = 0, 1, 2, 3, 4, 5
 MESSAGES = (
@@ -106,6 +107,10 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
             slope = _direction(B, g, x, lower, held, first, d)
             if not slope < 0.0:
                 return x, f, g, B, NO_DESCENT, nfev
+        if -slope <= ftol * max(abs(f), 1.0):
+            # even the full step's first-order decrease is below the criterion's rounding:
+            # a line search would only chase noise
+            return x, f, g, B, FTOL_STOP, nfev
         # the longest step before a variable reaches its bound
         alpha_max = np.inf
         for i in range(n):
