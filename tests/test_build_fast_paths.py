@@ -14,12 +14,13 @@ import pytest
 
 import hlm
 import hlm.linalg.blocked as blocked
+from hlm.columns import Columns, column_array
 from hlm.design import rank
 from hlm.design.fixed import FixedDesign
 from hlm.design.groups import factor_codes
 from hlm.design.kernels import group_sums
 from hlm.engines.start import _one_way_ratio
-from hlm.frame import Columns, column_array, prepare_frame
+from hlm.frame import prepare_frame
 
 
 def _messy_frame() -> pd.DataFrame:

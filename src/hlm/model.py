@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import pandas as pd
 
+from hlm.columns import take_rows
 from hlm.design.covariance import CovarianceStructure
 from hlm.design.crossprod import (
     CrossProducts,
@@ -28,7 +29,7 @@ from hlm.errors import (
     RankDeficiencyWarning,
     warn,
 )
-from hlm.frame import check_columns, level_complete_sample, prepare_frame, take_rows
+from hlm.frame import check_columns, level_complete_sample, prepare_frame
 from hlm.linalg.blocked import BlockedCholesky
 from hlm.spec.formula import ModelSpec, parse_formula
 
@@ -522,7 +523,7 @@ def chunk_cross_products(Xy, Z, codes, J, shift, scale, w=None) -> CrossProducts
 def _cross_products(spec, df, blocks, w, off, chunk_rows, sample):
     """One pass over the rows in chunks: fix shift and scale on the first, sum the rest.
 
-    ``df`` (a DataFrame or :class:`hlm.frame.Columns`) holds the clean rows.
+    ``df`` (a DataFrame or :class:`hlm.columns.Columns`) holds the clean rows.
     """
     n = len(df)
     A = None

@@ -87,10 +87,10 @@ class FastColumns:
     def evaluate(self, df, out: np.ndarray | None = None) -> np.ndarray:
         """The model matrix for ``df``, float64, one column per planned column.
 
-        ``df`` is a DataFrame or :class:`hlm.frame.Columns`; ``out``, when given, is the
+        ``df`` is a DataFrame or :class:`hlm.columns.Columns`; ``out``, when given, is the
         (n, columns) array to fill.
         """
-        from hlm.frame import column_array
+        from hlm.columns import column_array
 
         n = len(df)
         numeric, indicator = {}, {}

@@ -18,9 +18,9 @@ import pandas as pd
 from formulaic import Formula
 from formulaic import ModelSpec as FormulaicSpec
 
+from hlm.columns import as_pandas, column_array
 from hlm.design.fast_design import FastColumns
 from hlm.errors import DataError, FormulaError
-from hlm.frame import as_pandas, column_array
 
 INTERCEPT = "(Intercept)"
 #: formulaic specs (with their NumPy evaluators) by formula and data schema
@@ -61,7 +61,7 @@ class FixedDesign:
 
     @classmethod
     def from_first_chunk(cls, response: str, rhs: str, first):
-        """Fix the coding on ``first`` (a DataFrame or :class:`hlm.frame.Columns`).
+        """Fix the coding on ``first`` (a DataFrame or :class:`hlm.columns.Columns`).
 
         Returns ``(design, Xy_first)``.
         """
@@ -100,7 +100,7 @@ class FixedDesign:
     def Xy(self, chunk) -> np.ndarray:
         """``[X y]`` for a chunk of rows, float64, shape (n_chunk, p + 1).
 
-        ``chunk`` is a DataFrame or :class:`hlm.frame.Columns`.
+        ``chunk`` is a DataFrame or :class:`hlm.columns.Columns`.
         """
         if self.fast is not None:
             fl, fr = self.fast

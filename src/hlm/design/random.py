@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
+from hlm.columns import as_pandas, column_array, table_columns
 from hlm.design.fixed import INTERCEPT
 from hlm.design.groups import factor_codes, interaction_codes
 from hlm.errors import FormulaError, IdentifiabilityError
-from hlm.frame import as_pandas, column_array, table_columns
 from hlm.spec.formula import RandomTerm
 from hlm.spec.tokens import split_top, tokenize
 
@@ -69,7 +69,7 @@ class SimpleZ:
     names: list
 
     def __call__(self, chunk) -> np.ndarray:
-        """The columns for a chunk of rows (a DataFrame or :class:`hlm.frame.Columns`)."""
+        """The columns for a chunk of rows (a DataFrame or :class:`hlm.columns.Columns`)."""
         out = np.empty((len(chunk), int(self.intercept) + len(self.names)))
         k = 0
         if self.intercept:
@@ -128,11 +128,11 @@ def build_block(term: RandomTerm, df, factor_cache: dict, sample=None) -> Random
     Parameters
     ----------
     term : RandomTerm
-    df : pandas.DataFrame or hlm.frame.Columns
+    df : pandas.DataFrame or hlm.columns.Columns
         All (clean) rows; group coding needs every level.
     factor_cache : dict
         Column name -> (codes, labels), shared between terms to code each column once.
-    sample : pandas.DataFrame or hlm.frame.Columns, optional
+    sample : pandas.DataFrame or hlm.columns.Columns, optional
         Rows that show every level of every discrete column (see
         :func:`hlm.frame.level_complete_sample`); fixes the coding of the term's left side
         without materialising it for all rows.

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hlm.linalg._numba_one_term import criterion_gradient
+from hlm.linalg._numba_one_term import cholesky_into, criterion_gradient
 
 #: sufficient-decrease and curvature constants of the weak Wolfe conditions
 C1 = 1e-4
@@ -218,18 +218,9 @@ def _direction(B, g, x, lower, held, first, d):  # pragma: no cover - compiled
 def _solve_pd(A, b):  # pragma: no cover - compiled
     """``A^{-1} b`` by Cholesky for a small positive definite ``A`` (NaNs if it is not)."""
     k = b.shape[0]
-    L = np.zeros((k, k))
-    for a in range(k):
-        for c in range(a + 1):
-            acc = A[a, c]
-            for j in range(c):
-                acc -= L[a, j] * L[c, j]
-            if a == c:
-                if not acc > 0.0:
-                    return np.full(k, np.nan)
-                L[a, a] = np.sqrt(acc)
-            else:
-                L[a, c] = acc / L[c, c]
+    L = np.empty((k, k))
+    if not cholesky_into(A, L):
+        return np.full(k, np.nan)
     z = np.empty(k)
     for a in range(k):
         acc = b[a]

@@ -52,25 +52,34 @@ def factor_one_term(theta, rows, cols, lam, ZZ, ZXy, G, L, W, Sxx, Lxx):  # prag
     for a in range(m):
         for b in range(a):
             Sxx[b, a] = Sxx[a, b]
-    # Cholesky of Sxx, lower, upper triangle zero (as LAPACK's dpotrf with clean=1)
-    for a in range(m):
-        for b in range(a + 1):
-            acc = Sxx[a, b]
-            for k in range(b):
-                acc -= Lxx[a, k] * Lxx[b, k]
-            if a == b:
-                if not acc > 0.0:
-                    return False, logdet_Z, 0.0, 0.0
-                Lxx[a, a] = np.sqrt(acc)
-            else:
-                Lxx[a, b] = acc / Lxx[b, b]
-        for b in range(a + 1, m):
-            Lxx[a, b] = 0.0
+    if not cholesky_into(Sxx, Lxx):
+        return False, logdet_Z, 0.0, 0.0
     logdet_X = 0.0
     for a in range(m - 1):
         logdet_X += 2.0 * np.log(Lxx[a, a])
     r2 = Lxx[m - 1, m - 1] * Lxx[m - 1, m - 1]
     return True, logdet_Z, logdet_X, r2
+
+
+@njit(cache=True, nogil=True)
+def cholesky_into(A, L):  # pragma: no cover - compiled
+    """``L`` = lower Cholesky factor of the small ``A``, upper triangle zero (as LAPACK's
+    ``dpotrf`` with ``clean=1``); False when ``A`` is not positive definite."""
+    m = A.shape[0]
+    for a in range(m):
+        for b in range(a + 1):
+            acc = A[a, b]
+            for k in range(b):
+                acc -= L[a, k] * L[b, k]
+            if a == b:
+                if not acc > 0.0:
+                    return False
+                L[a, a] = np.sqrt(acc)
+            else:
+                L[a, b] = acc / L[b, b]
+        for b in range(a + 1, m):
+            L[a, b] = 0.0
+    return True
 
 
 @njit(cache=True, nogil=True)
