@@ -125,7 +125,7 @@ def gradient_one_term(lam, ZZ, ZXy, L, W, Lxx, reml, d, rows, cols, grad):  # pr
         grad[i] = 2.0 * Bsum[c, r] - (d / r2) * 2.0 * Esum[r, c]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _factor_one(l, ZZ, ZXy, L, W, Sxx):  # pragma: no cover - compiled
     """Scalar term: ``L_g = sqrt(l^2 ZZ_g + 1)``, ``W_g = l ZXy_g / L_g``; ``Sxx -= W'W``.
 
@@ -148,7 +148,7 @@ def _factor_one(l, ZZ, ZXy, L, W, Sxx):  # pragma: no cover - compiled
     return logdet
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _factor_two(a, b, c, ZZ, ZXy, L, W, Sxx):  # pragma: no cover - compiled
     """Two columns, ``lambda = [[a, 0], [b, c]]``: closed-form 2 x 2 factors per group.
 
