@@ -17,7 +17,9 @@ textbook active-set quasi-Newton method:
 * the step is cut where it first reaches a bound (that variable lands on it);
 * the step length satisfies the weak Wolfe conditions (sufficient decrease ``C1``, curvature
   ``C2``) by bisection and doubling, so the BFGS update keeps ``B`` positive definite
-  (updates with too little curvature, ``s'y <= 0`` after a cut step, are skipped);
+  (updates with too little curvature, ``s'y <= 0`` after a cut step, are skipped); near
+  the optimum of a large criterion, where a step changes f by less than f's rounding, the
+  approximate Wolfe conditions of Hager & Zhang (2005) accept it from the exact gradient;
 * the first step has length 1 (the caller scales the variables so that this is a sensible
   first move) and ``B`` starts as ``(y'y / s'y) I`` after it (Nocedal & Wright, eq. 6.20).
 
@@ -40,6 +42,9 @@ C1 = 1e-4
 C2 = 0.9
 #: most evaluations in one line search
 MAX_LINE = 30
+#: the criterion's rounding relative to its size, for the approximate Wolfe conditions: a
+#: sum over many rows and groups carries errors of many ulps (1e-14 relative at n = 1e6)
+NOISE = 100 * np.finfo(np.float64).eps
 #: status codes returned by :func:`bfgs_bounded`
 PGTOL, FTOL_STOP, NO_DECREASE, MAXFUN, NO_DESCENT, NOT_FINITE = 0, 1, 2, 3, 4, 5
 MESSAGES = (
@@ -107,6 +112,7 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
             slope = _direction(B, g, x, lower, held, first, d)
             if not slope < 0.0:
                 return x, f, g, B, NO_DESCENT, nfev
+        noise = NOISE * max(abs(f), 1.0)
         if -slope <= ftol * max(abs(f), 1.0):
             # even the full step's first-order decrease is below the criterion's rounding:
             # a line search would only chase noise
@@ -130,9 +136,21 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
                         xt[i] = lower[i]
             ft, gt = criterion_gradient(xt, args)
             nfev += 1
+            dt = np.dot(gt, d)
+            if (
+                np.isfinite(ft)
+                and ft <= f + noise
+                and C2 * slope <= dt <= (2.0 * C1 - 1.0) * slope
+            ):
+                # approximate Wolfe conditions (Hager & Zhang): near the optimum the change
+                # of f is below its rounding, but the exact gradient still shows the step
+                # decreases f by the sufficient amount (exactly so for a quadratic)
+                xa, fa, ga = xt, ft, gt
+                found = True
+                break
             if not np.isfinite(ft) or ft > f + C1 * alpha * slope:
                 hi = alpha
-            elif np.dot(gt, d) < C2 * slope and alpha < alpha_max:
+            elif dt < C2 * slope and alpha < alpha_max:
                 lo = alpha  # still falling steeply: go further
                 xa, fa, ga = xt, ft, gt
                 found = True
@@ -153,6 +171,7 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
         y = ga - g
         sy = np.dot(s, y)
         decrease = f - fa
+        xp, fp, gp = x, f, g
         x, f, g = xa, fa, ga
         if sy > 1e-12 * np.sqrt(np.dot(s, s) * np.dot(y, y)):
             if first:
@@ -166,6 +185,8 @@ def bfgs_bounded(args, x0, lower, gtol, ftol, maxfun):  # pragma: no cover - com
             if x[i] <= lower[i] and not held[i]:
                 cut = True
         if not cut and decrease <= ftol * max(abs(f), abs(f + decrease), 1.0):
+            if decrease < 0.0:  # an approximate-Wolfe step that rounding made go up
+                return xp, fp, gp, B, FTOL_STOP, nfev
             return x, f, g, B, FTOL_STOP, nfev
         if nfev >= maxfun:
             return x, f, g, B, MAXFUN, nfev

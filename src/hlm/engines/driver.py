@@ -23,10 +23,12 @@ def fit_profiled(model, *, theta0=None, maxeval: int = 100_000, optimizer: str =
     maxeval : int
         Most objective evaluations.
     optimizer : {"auto", "lbfgsb", "bobyqa"}
-        ``"auto"``: L-BFGS-B with the analytic gradient where that is faster (see
-        ``LinearMixedModel.prefers_gradient``), BOBYQA otherwise; ``"lbfgsb"`` forces the
-        gradient path (one term, or scalar terms only); ``"bobyqa"`` forces the
-        derivative-free search (lme4's default).
+        ``"auto"``: the quasi-Newton path with the analytic gradient where that is faster
+        (see ``LinearMixedModel.prefers_gradient``), BOBYQA otherwise; ``"lbfgsb"`` forces
+        the gradient path (one term, or scalar terms only); ``"bobyqa"`` forces the
+        derivative-free search (lme4's default).  The gradient path is scipy's L-BFGS-B,
+        or for one-term models with numba the compiled bounded BFGS of
+        :mod:`hlm.engines._numba_bfgs` (one call for the whole search).
     """
     from hlm.results.fitted import MixedModelResult
 

@@ -12,6 +12,9 @@ reliable as the derivative-free search:
   criterion goes down.
 * When L-BFGS-B ends without meeting its tolerances (a line search that fails away from the
   optimum), BOBYQA finishes from the best point found.
+
+For one-term models with numba the search itself is the compiled bounded BFGS of
+:mod:`hlm.engines._numba_bfgs` (``compiled=``), inside the same safeguards.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ FTOL = 1e-15
 #: largest element of the projected gradient at which L-BFGS-B stops
 GTOL = 1e-6
 #: a failed line search counts as convergence when the quasi-Newton model predicts less
-#: decrease of the criterion than this from the best point
+#: decrease of the criterion than this from the best point, or less than the criterion's
+#: rounding, taken as NOISE times its size (a sum over many rows and groups carries errors
+#: of many ulps: 1e-14 relative seen at n = 1e6)
 PREDICTED_DECREASE = 1e-9
+NOISE = 100 * np.finfo(np.float64).eps
 #: theta is divided by this for L-BFGS-B, whose first step has length 1 in its variables
 #: (uniform scaling changes nothing else in L-BFGS-B; 0.2 needed the fewest evaluations
 #: over the reference fits among 0.05, 0.1, 0.2, 0.35, 0.5 and 1)
@@ -107,7 +113,7 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000, compiled=Non
                 predicted = _predicted(B, pg)
             else:
                 predicted = 0.5 * float(pg @ res.hess_inv.matvec(pg))
-            if predicted < PREDICTED_DECREASE:
+            if predicted < max(PREDICTED_DECREASE, NOISE * abs(best[0])):
                 message += f" (predicted decrease {predicted:.1e}: converged)"
                 converged = True
         if not converged:
