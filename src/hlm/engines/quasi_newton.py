@@ -133,7 +133,8 @@ def minimize_lbfgsb(fg, f, x0, lower, diagonal, *, maxeval=100_000, compiled=Non
         count[0] += fb.evaluations
         if fb.criterion <= best[0]:
             best[0], best[1] = fb.criterion, fb.theta
-        message = f"L-BFGS-B: {message}; BOBYQA: {fb.message}"
+        first = "BFGS" if compiled is not None else "L-BFGS-B"
+        message = f"{first}: {message}; BOBYQA: {fb.message}"
         converged = fb.converged or fb.message == "roundoff limited"
         optimizer += " + nlopt BOBYQA"
     seconds = time.perf_counter() - t0
