@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import hlm
-import hlm.linalg.blocked as blocked
+import hlm.compiled as compiled
 from hlm.columns import Columns, column_array
 from hlm.design import rank
 from hlm.design.fixed import FixedDesign
@@ -140,12 +140,12 @@ def test_columns_take_and_to_pandas():
 
 
 def _with_kernels(enabled: bool, fn):
-    saved = list(blocked._GROUP_KERNELS)
-    blocked._GROUP_KERNELS[:] = [] if enabled else [None]
+    saved = list(compiled._GROUP_KERNELS)
+    compiled._GROUP_KERNELS[:] = [] if enabled else [None]
     try:
         return fn()
     finally:
-        blocked._GROUP_KERNELS[:] = saved
+        compiled._GROUP_KERNELS[:] = saved
 
 
 @pytest.mark.parametrize(

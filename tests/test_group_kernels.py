@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import hlm
-import hlm.linalg.blocked as blocked
+import hlm.compiled as compiled
 
 pytest.importorskip("numba")
 
@@ -18,14 +18,14 @@ CASES = [
 
 
 def _with_kernels(enabled: bool, fn):
-    saved = list(blocked._GROUP_KERNELS)
-    blocked._GROUP_KERNELS[:] = [] if enabled else [None]
+    saved = list(compiled._GROUP_KERNELS)
+    compiled._GROUP_KERNELS[:] = [] if enabled else [None]
     try:
         if enabled:
-            assert blocked.group_kernels() is not None
+            assert compiled.group_kernels() is not None
         return fn()
     finally:
-        blocked._GROUP_KERNELS[:] = saved
+        compiled._GROUP_KERNELS[:] = saved
 
 
 @pytest.mark.parametrize("method", ["ML", "REML"])

@@ -94,17 +94,17 @@ def test_compiled_search_does_not_chase_rounding_noise(n, J):
     30 times on noise (the benchmark cells syn1e5 and syn1e6 took 55 and 43 evaluations).
 
     Checked against scipy's L-BFGS-B on the NumPy path (same criterion to 1e-6)."""
-    import hlm.linalg.blocked as blocked
+    import hlm.compiled as compiled
 
     df = _benchmark_data(n, J)
     formula = "y ~ " + " + ".join(f"x{k}" for k in range(1, 10)) + " + (1 + x1 | g)"
     res = hlm.fit(formula, df, method="ML")
     assert "compiled" in res.fit_log.optimizer
     assert res.fit_log.evaluations <= 25
-    saved = list(blocked._GROUP_KERNELS)
-    blocked._GROUP_KERNELS[:] = [None]
+    saved = list(compiled._GROUP_KERNELS)
+    compiled._GROUP_KERNELS[:] = [None]
     try:
         ref = hlm.fit(formula, df, method="ML", optimizer="lbfgsb")
     finally:
-        blocked._GROUP_KERNELS[:] = saved
+        compiled._GROUP_KERNELS[:] = saved
     assert res.criterion == pytest.approx(ref.criterion, abs=1e-6)

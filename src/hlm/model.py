@@ -242,7 +242,7 @@ class LinearMixedModel:
         are available.  Otherwise (small models in plain NumPy, where Python overhead
         dominates both, and several terms with several columns) lme4's BOBYQA is used.
         """
-        from hlm.linalg.blocked import group_kernels
+        from hlm.compiled import group_kernels
 
         if len(self.blocks) == 1 and group_kernels() is not None:
             return True  # compiled group loops make the one-term gradient cheap

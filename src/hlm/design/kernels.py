@@ -3,7 +3,7 @@
 A compiled (numba) kernel makes one pass over the rows; the plain NumPy path (one weighted
 bincount per pair of columns) gives the same numbers up to summation order.  The compiled
 kernel is used whenever the compiled group loops of the fit are on (numba installed and
-``HLM_NUMBA`` not ``"0"``, see :func:`hlm.linalg.blocked.group_kernels`): even for a few
+``HLM_NUMBA`` not ``"0"``, see :func:`hlm.compiled.group_kernels`): even for a few
 thousand rows its single pass costs a tenth of the bincounts.  Large data use it whenever
 numba is installed.
 """
@@ -38,7 +38,7 @@ def numba_available() -> bool:
 
 def _compiled_loops_on() -> bool:
     """True when the fit's compiled group loops are on (numba loaded, HLM_NUMBA not 0)."""
-    from hlm.linalg.blocked import group_kernels
+    from hlm.compiled import group_kernels
 
     return group_kernels() is not None
 

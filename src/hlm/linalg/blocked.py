@@ -21,33 +21,12 @@ import scipy.linalg as la
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from hlm.compiled import group_kernels
 from hlm.design.covariance import CovarianceStructure
 from hlm.design.crossprod import CrossProducts
 from hlm.errors import DataError
 from hlm.linalg import batched
 from hlm.linalg.pairs import PairProduct
-
-_GROUP_KERNELS = []
-
-
-def group_kernels():
-    """The compiled per-group loops of one-term models, or None without numba.
-
-    Imported on first use; ``HLM_NUMBA=0`` in the environment turns them off (the NumPy
-    paths give the same numbers).
-    """
-    if not _GROUP_KERNELS:
-        import os
-
-        module = None
-        if os.environ.get("HLM_NUMBA", "1") != "0":
-            try:
-                from hlm.linalg import _numba_groups as module
-            except ImportError:
-                module = None
-        _GROUP_KERNELS.append(module)
-    return _GROUP_KERNELS[0]
-
 
 _ONE_TERM_KERNELS = []
 

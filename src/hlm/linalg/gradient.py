@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from hlm.compiled import group_kernels
 from hlm.linalg import batched
-from hlm.linalg.blocked import group_kernels, one_term_kernels
+from hlm.linalg.blocked import one_term_kernels
 
 
 def profiled_gradient(chol, reml: bool, n: int) -> np.ndarray:
