@@ -47,7 +47,9 @@ def fit(
         refused.
     engine : {"profiled", "em", "fisher", "em+fisher"}, optional
         The estimation method (docs/engines.md): ``"profiled"`` (default) minimises the
-        profiled criterion with BOBYQA; ``"em"`` is EM (SQUAREM-accelerated);
+        profiled criterion (quasi-Newton with its analytic gradient where that is faster,
+        BOBYQA otherwise; ``optimizer="lbfgsb" | "bobyqa"`` chooses); ``"em"`` is EM
+        (SQUAREM-accelerated);
         ``"fisher"`` is Fisher scoring with step-halving; ``"em+fisher"`` runs EM, then
         Fisher scoring (as HLM 8).  All reach the same optimum.
     variance : DataFrame, dict, optional

@@ -1,8 +1,10 @@
 """The profiled REML/ML engine: minimise the profiled criterion over theta.
 
 The criterion depends on theta only (beta and sigma are profiled out), is cheap to evaluate
-from the cross-products, and is minimised with BOBYQA (a derivative-free trust-region method
-with bounds, lme4's default) subject to non-negative diagonal elements of each lambda.
+from the cross-products, and is minimised subject to non-negative diagonal elements of each
+lambda.  This module holds BOBYQA (a derivative-free trust-region method with bounds, lme4's
+default) and the boundary polish; the quasi-Newton path with the analytic gradient, used
+where it is faster, is in :mod:`hlm.engines.quasi_newton` (docs/design.md, "Optimizer").
 """
 
 from __future__ import annotations
