@@ -120,52 +120,23 @@ def _L_to_phi(L, S, phi):
 
 @njit(cache=True, nogil=True)
 def _marginal_step(
-    phi,
-    phi_p,
-    log_q_ratio,
-    ll_cur,
-    lp_cur,
-    Sigma,
-    sig,
-    sig2,
-    ZZ,
-    ZXy,
-    G,
-    B,
-    Lam,
-    Lg,
-    W,
-    Sm,
-    Lam2,
-    Lg2,
-    W2,
-    Sm2,
-    Sacc,
-    M,
-    T1,
-    Ps,
-    rs,
-    Q,
-    RQ,
-    h,
-    tk,
-    nu,
-    A,
-    df,
-    Psi,
-    tsk,
-    tp1,
-    tp2,
-    Lp,
-    Linv,
-    Sig_p,
+    phi, phi_p, log_q_ratio, ll_cur, lp_cur, Sigma, sig, sig2, stats, cur, prop, work, prior
 ):
     """Metropolis-Hastings on phi (Cholesky of Sigma) against the marginal likelihood.
 
     ``log_q_ratio = log q(phi_p) - log q(phi)`` for an independence proposal (0 for a
     symmetric one).  On acceptance the factorisation buffers of the proposal become the
     current ones.  Returns (accepted, log-likelihood, log prior) of the current state.
+
+    ``stats = (ZZ, ZXy, G, B)``; ``cur`` and ``prop`` are the factor buffers ``(Lam, Lg, W,
+    Sm)`` of the current Sigma and of the proposal; ``work`` the scratch arrays; ``prior``
+    the prior's codes and parameters (see :func:`hlm.bayes.kernel.chain_k1`).
     """
+    ZZ, ZXy, G, B = stats
+    Lam, Lg, W, Sm = cur
+    Lam2, Lg2, W2, Sm2 = prop
+    Sacc, M, T1, Ps, rs, Q, RQ, h, Lp, Linv, Sig_p = work
+    tk, nu, A, df, Psi, tsk, tp1, tp2 = prior
     J, S, ma = ZXy.shape
     m = B.shape[1]
     _phi_to_L(phi_p, S, Lp)

@@ -166,6 +166,12 @@ def chain_k1(
     Lp = np.zeros((S, S))
     Linv = np.zeros((S, S))
     Sig_p = np.zeros((S, S))
+    # what the Metropolis-Hastings step on phi reads and writes, bundled once
+    stats = (ZZ, ZXy, G, B)
+    fac_cur = (Lam, Lg, W, Sm)  # factor of the current Sigma
+    fac_prop = (Lam2, Lg2, W2, Sm2)  # factor of the proposal
+    work = (Sacc, M, T1, Ps, rs, Q, RQ, h, Lp, Linv, Sig_p)
+    prior = (tk, nu, A, df, Psi, tsk, tp1, tp2)
     hh = np.zeros(S)
     wl = np.zeros((S, S))
     wa = np.zeros((S, S))
@@ -212,45 +218,8 @@ def chain_k1(
                 t += am[1 + i, k] * zD[k]
             phi_p[i] = phi[i] + step * t
         ok, ll_cur, lp_cur = _marginal_step(
-            phi,
-            phi_p,
-            0.0,
-            ll_cur,
-            lp_cur,
-            Sigma,
-            sig,
-            sig2,
-            ZZ,
-            ZXy,
-            G,
-            B,
-            Lam,
-            Lg,
-            W,
-            Sm,
-            Lam2,
-            Lg2,
-            W2,
-            Sm2,
-            Sacc,
-            M,
-            T1,
-            Ps,
-            rs,
-            Q,
-            RQ,
-            h,
-            tk,
-            nu,
-            A,
-            df,
-            Psi,
-            tsk,
-            tp1,
-            tp2,
-            Lp,
-            Linv,
-            Sig_p,
+            phi, phi_p, 0.0, ll_cur, lp_cur, Sigma, sig, sig2,
+            stats, fac_cur, fac_prop, work, prior,
         )
         acc[1] += 1.0 if ok else 0.0
         if rate > 0.0:
@@ -262,45 +231,8 @@ def chain_k1(
                 _draw_t(am, D, zD, phi_p)
                 lq = _log_folded_t(am, D, S, phi_p, zD) - _log_folded_t(am, D, S, phi, zD)
                 ok, ll_cur, lp_cur = _marginal_step(
-                    phi,
-                    phi_p,
-                    lq,
-                    ll_cur,
-                    lp_cur,
-                    Sigma,
-                    sig,
-                    sig2,
-                    ZZ,
-                    ZXy,
-                    G,
-                    B,
-                    Lam,
-                    Lg,
-                    W,
-                    Sm,
-                    Lam2,
-                    Lg2,
-                    W2,
-                    Sm2,
-                    Sacc,
-                    M,
-                    T1,
-                    Ps,
-                    rs,
-                    Q,
-                    RQ,
-                    h,
-                    tk,
-                    nu,
-                    A,
-                    df,
-                    Psi,
-                    tsk,
-                    tp1,
-                    tp2,
-                    Lp,
-                    Linv,
-                    Sig_p,
+                    phi, phi_p, lq, ll_cur, lp_cur, Sigma, sig, sig2,
+                    stats, fac_cur, fac_prop, work, prior,
                 )
                 acc[4 + ng] += 1.0 if ok else 0.0
         if adapt:  # running mean and covariance of phi set the proposal's shape

@@ -21,9 +21,6 @@ import numpy as np
 
 from hlm.bayes.priors import HuangWand, InverseWishart, Normal
 from hlm.bayes.problem import Problem
-from hlm.design.covariance import CovarianceStructure
-from hlm.design.crossprod import CrossProducts
-from hlm.linalg.blocked import BlockedCholesky
 
 
 class IntegratedLikelihood:
@@ -33,18 +30,7 @@ class IntegratedLikelihood:
         self.prob = prob
         self.K = prob.K
         if self.K:
-            basis = None if np.array_equal(prob.B, np.eye(len(prob.G))) else prob.B
-            A = CrossProducts(
-                n=prob.n,
-                sum_log_w=prob.sum_log_w,
-                G=prob.G,
-                ZZ=prob.ZZ,
-                ZXy=prob.ZXy,
-                pairs=prob.pairs,
-                basis=basis,
-            )
-            self.cov = CovarianceStructure([zz.shape[1] for zz in prob.ZZ])
-            self.chol = BlockedCholesky(A, self.cov)
+            self.cov, self.chol = prob.factor()
         self.logdet_T = float(np.linalg.slogdet(prob.sy * prob.T)[1])
 
     def __call__(self, Sigmas, sigma: float, fm=None, fdinv=None) -> float:
@@ -63,7 +49,7 @@ class IntegratedLikelihood:
             if not self.chol.update(self.cov.pack(lams)):
                 return -np.inf
             c = self.chol
-            Sm = c.S_acc if c.basis is None else c.basis.T @ c.S_acc @ c.basis
+            Sm = c.schur_model()
             logdet_Z = c.logdet_Z
         else:
             Sm = prob.B.T @ prob.G @ prob.B

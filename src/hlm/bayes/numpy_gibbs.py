@@ -29,10 +29,7 @@ from hlm.bayes.problem import (
     TERM_SD_MH,
     Problem,
 )
-from hlm.design.covariance import CovarianceStructure
-from hlm.design.crossprod import CrossProducts
 from hlm.linalg import batched
-from hlm.linalg.blocked import BlockedCholesky
 
 
 def inv_wishart(rng, df: float, Psi: np.ndarray) -> np.ndarray:
@@ -97,17 +94,7 @@ class NumpyGibbs:
     def __init__(self, prob: Problem, rng: np.random.Generator, Sigma0, sigma2_0):
         self.prob = prob
         self.rng = rng
-        A = CrossProducts(
-            n=prob.n,
-            sum_log_w=prob.sum_log_w,
-            G=prob.G,
-            ZZ=prob.ZZ,
-            ZXy=prob.ZXy,
-            pairs=prob.pairs,
-            basis=None if np.array_equal(prob.B, np.eye(len(prob.G))) else prob.B,
-        )
-        self.cov = CovarianceStructure([zz.shape[1] for zz in prob.ZZ])
-        self.chol = BlockedCholesky(A, self.cov)
+        self.cov, self.chol = prob.factor()
         self.Sigma = [np.array(s, dtype=float) for s in Sigma0]
         self.sigma2 = float(sigma2_0)
         self.a_sigma = 1.0
@@ -186,7 +173,7 @@ class NumpyGibbs:
         if not self.chol.update(self.cov.pack(lams)):
             return -np.inf
         c = self.chol
-        Sm = c.S_acc if c.basis is None else c.basis.T @ c.S_acc @ c.basis
+        Sm = c.schur_model()
         R = np.linalg.cholesky(Sm[:p, :p] / sig2 + P)
         h = la.solve_triangular(R, Sm[:p, p] / sig2 + r, lower=True)
         return -0.5 * (c.logdet_Z + 2 * np.log(np.diag(R)).sum() + Sm[p, p] / sig2 - h @ h)
@@ -248,7 +235,7 @@ class NumpyGibbs:
         if not self.chol.update(self.cov.pack(lams)):
             raise FloatingPointError("the penalised cross-product matrix is not positive")
         c = self.chol
-        Sm = c.S_acc if c.basis is None else c.basis.T @ c.S_acc @ c.basis
+        Sm = c.schur_model()
         Q = Sm[:p, :p] / sig2 + P
         h = Sm[:p, p] / sig2 + r
         R = np.linalg.cholesky(Q)

@@ -123,6 +123,27 @@ class Problem:
         """Number of random-effects terms."""
         return len(self.ZZ)
 
+    def factor(self):
+        """The core's blocked factor of these statistics: ``(cov, chol)``.
+
+        ``chol`` is a :class:`hlm.linalg.blocked.BlockedCholesky`, to be updated at a theta.
+        """
+        from hlm.design.covariance import CovarianceStructure
+        from hlm.design.crossprod import CrossProducts
+        from hlm.linalg.blocked import BlockedCholesky
+
+        A = CrossProducts(
+            n=self.n,
+            sum_log_w=self.sum_log_w,
+            G=self.G,
+            ZZ=self.ZZ,
+            ZXy=self.ZXy,
+            pairs=self.pairs,
+            basis=None if np.array_equal(self.B, np.eye(len(self.G))) else self.B,
+        )
+        cov = CovarianceStructure([zz.shape[1] for zz in self.ZZ])
+        return cov, BlockedCholesky(A, cov)
+
     def beta_user(self, beta_s: np.ndarray) -> np.ndarray:
         """Fixed effects in user units from the transformed ones (last axis)."""
         out = self.sy * (beta_s @ self.T.T)

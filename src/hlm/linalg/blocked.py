@@ -176,9 +176,7 @@ class BlockedCholesky:
             logdet += 2.0 * np.log(np.abs(np.diag(Lrr))).sum()
             self.Lrr, self.Wrx, self.P1 = Lrr, Wrx, P1
         self.S_acc = S
-        if self.basis is not None:
-            S = self.basis.T @ S @ self.basis
-        Lxx, info = lapack.dpotrf(S, lower=1, clean=1)
+        Lxx, info = lapack.dpotrf(self.schur_model(), lower=1, clean=1)
         if info != 0:
             self.ok = False
             return False
@@ -260,6 +258,12 @@ class BlockedCholesky:
         return self._Wr
 
     # ---------------------------------------------------------------- read-outs
+    def schur_model(self) -> np.ndarray:
+        """The Schur complement of the random effects in ``[X y]'[X y]``, model columns."""
+        if self.basis is None:
+            return self.S_acc
+        return self.basis.T @ self.S_acc @ self.basis
+
     @property
     def p(self) -> int:
         """Number of fixed-effect columns."""
